@@ -1,0 +1,296 @@
+"""The pipeline of one run: list pages -> which are new -> enrich -> write S3 then DynamoDB -> summary.
+
+Per Region, the listing thread only lists (it is the critical path: pages come one after another),
+a single dedup thread asks DynamoDB about each page in order, and a bounded pool archives the new
+sessions. Queues between the stages are bounded, so memory does not grow with the number listed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
+from archiver.ledger import Ledger, LedgerUnavailable
+from archiver.records import (
+    SCHEMA_VERSION,
+    Context,
+    SessionArn,
+    build_record,
+    created_at,
+    encode_record,
+    object_key,
+    parse_session_arn,
+)
+from archiver.sessions import ListingFailed, SessionSource
+from archiver.settings import Settings
+from archiver.store import RecordStore
+
+logger = Logger(child=True)
+
+PAGES_IN_FLIGHT = 2  # pages listed ahead of the dedup stage
+
+
+class Budget:
+    """The run's time budget: stop taking new work `margin` seconds before the Lambda's deadline."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._deadline = None if seconds is None else clock() + seconds
+
+    @classmethod
+    def from_context(cls, context: object, margin_seconds: float) -> Budget:
+        """Read the remaining time from a Lambda context; no deadline without one (local runs)."""
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if not callable(remaining):
+            return cls(None)
+        return cls(max(0.0, remaining() / 1000.0 - margin_seconds))
+
+    def expired(self) -> bool:
+        return self._deadline is not None and self._clock() >= self._deadline
+
+
+@dataclass
+class Counts:
+    """What happened to the listed sessions of one Region (or of the whole run)."""
+
+    listed: int = 0  # items the API returned (a session repeated by a shifting list counts twice)
+    already_archived: int = 0
+    new: int = 0
+    archived: int = 0
+    failed: int = 0  # retried on the next run
+    skipped: int = 0  # unusable ARN, vanished (404) or no creation time
+    deferred: int = 0  # new, but the time budget ran out: next run
+    repeated: int = 0  # seen earlier in this run (list shifted, or listing restarted)
+
+    def add(self, other: Counts) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+
+@dataclass
+class RegionReport:
+    region: str
+    counts: Counts = field(default_factory=Counts)
+    duration_ms: int = 0
+    list_restarts: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    regions: list[RegionReport]
+    duration_ms: int
+
+    @property
+    def total(self) -> Counts:
+        total = Counts()
+        for region in self.regions:
+            total.add(region.counts)
+        return total
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{r.region}: {r.error}" for r in self.regions if r.error]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON-serialisable summary the handler returns and logs."""
+        return {
+            "ok": not self.errors,
+            "duration_ms": self.duration_ms,
+            "total": asdict(self.total),
+            "regions": {
+                r.region: {**asdict(r.counts), "duration_ms": r.duration_ms, "list_restarts": r.list_restarts}
+                | ({"error": r.error} if r.error else {})
+                for r in self.regions
+            },
+            "errors": self.errors,
+        }
+
+
+class RegionRun:
+    """Archive one Region's new sessions within the budget."""
+
+    def __init__(
+        self,
+        source: SessionSource,
+        ledger: Ledger,
+        store: RecordStore,
+        settings: Settings,
+        budget: Budget,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.source = source
+        self.region = source.region
+        self.ledger = ledger
+        self.store = store
+        self.settings = settings
+        self.budget = budget
+        self.now = now
+        self.counts = Counts()
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()  # new sessions taken this run: grows with new, not with listed
+        self._fatal: str | None = None
+        self._session_slots = threading.BoundedSemaphore(settings.max_concurrency * 2)
+        self._page_slots = threading.BoundedSemaphore(PAGES_IN_FLIGHT)
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self.counts, name, getattr(self.counts, name) + delta)
+
+    def _fail(self, error: FatalError) -> None:
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = str(error)
+                logger.error("Run stopped: cannot continue", extra={"region": self.region, "error": str(error)})
+
+    def keep_going(self) -> bool:
+        return self._fatal is None and not self.budget.expired()
+
+    def run(self) -> RegionReport:
+        started = time.monotonic()
+        error: str | None = None
+        workers = ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix=f"archive-{self.region}")
+        dedup = ThreadPoolExecutor(1, thread_name_prefix=f"dedup-{self.region}")
+        try:
+            for items in self.source.pages(self.keep_going):
+                self._page_slots.acquire()
+                dedup.submit(self._dedup_page, items, workers)
+        except FatalError as fatal:
+            self._fail(fatal)
+        except ListingFailed as failure:
+            error = str(failure)
+            logger.error("Listing failed", extra={"region": self.region, "error": error})
+        except TRANSIENT_ERRORS as failure:
+            error = f"ListStreamSessionsByAccount in {self.region} failed after retries: {failure}"
+            logger.error("Listing failed", extra={"region": self.region, "error": error})
+        finally:
+            dedup.shutdown(wait=True)
+            workers.shutdown(wait=True)
+        return RegionReport(
+            region=self.region,
+            counts=self.counts,
+            duration_ms=round((time.monotonic() - started) * 1000),
+            list_restarts=self.source.restarts,
+            error=self._fatal or error,
+        )
+
+    def _usable(self, items: Sequence[Mapping[str, Any]]) -> list[tuple[SessionArn, Mapping[str, Any]]]:
+        usable = []
+        for item in items:
+            arn = parse_session_arn(item.get("Arn"))
+            if arn is None or arn.region != self.region:
+                self._count(skipped=1)
+                logger.warning(
+                    "Skipped a listed item without a usable session ARN",
+                    extra={"region": self.region, "arn": repr(item.get("Arn"))[:200]},
+                )
+                continue
+            usable.append((arn, item))
+        return usable
+
+    def _dedup_page(self, items: list[dict[str, Any]], workers: ThreadPoolExecutor) -> None:
+        try:
+            self._count(listed=len(items))
+            if self._fatal is not None:
+                return
+            candidates = []
+            for arn, item in self._usable(items):
+                if arn.arn in self._seen:
+                    self._count(repeated=1)
+                else:
+                    candidates.append((arn, item))
+            try:
+                archived = self.ledger.archived([arn.arn for arn, _ in candidates])
+            except FatalError as fatal:
+                self._fail(fatal)
+                return
+            except (LedgerUnavailable, *TRANSIENT_ERRORS) as failure:
+                self._count(failed=len(candidates))
+                logger.error(
+                    "Could not tell which listed sessions are archived; they wait for the next run",
+                    extra={"region": self.region, "sessions": len(candidates), "error": str(failure)},
+                )
+                return
+            for arn, item in candidates:
+                if arn.arn in archived:
+                    self._count(already_archived=1)
+                    continue
+                self._seen.add(arn.arn)
+                self._count(new=1)
+                if not self.keep_going():
+                    self._count(deferred=1)
+                    continue
+                self._session_slots.acquire()
+                workers.submit(self._archive_one, arn, item)
+        except Exception as bug:  # never lose one silently inside an executor
+            logger.exception("Unexpected error while checking a page", extra={"region": self.region})
+            self._fail(FatalError(f"unexpected error while checking a page: {bug!r}"))
+        finally:
+            self._page_slots.release()
+
+    def _archive_one(self, arn: SessionArn, listed: Mapping[str, Any]) -> None:
+        try:
+            if not self.keep_going():
+                self._count(deferred=1)
+                return
+            self._count(**self._archive(arn, listed))
+        except FatalError as fatal:
+            self._fail(fatal)
+            self._count(failed=1)
+        except TRANSIENT_ERRORS as failure:
+            self._count(failed=1)
+            logger.error(
+                "Session not archived; retried next run",
+                extra={"region": self.region, "session_arn": arn.arn, "error": error_code(failure)},
+            )
+        except Exception:  # a bug or an input we did not foresee must not stop the other sessions
+            self._count(failed=1)
+            logger.exception("Session not archived (unexpected error)", extra={"session_arn": arn.arn})
+        finally:
+            self._session_slots.release()
+
+    def _archive(self, arn: SessionArn, listed: Mapping[str, Any]) -> dict[str, int]:
+        """S3 first, DynamoDB second: the item exists only if the object does."""
+        detail = self.source.get(arn)
+        if detail is None:
+            logger.info("Session vanished before it could be read", extra={"session_arn": arn.arn})
+            return {"skipped": 1}
+        created = created_at(detail, listed)
+        if created is None:
+            logger.warning("Session has no creation time; skipped", extra={"session_arn": arn.arn})
+            return {"skipped": 1}
+        record = build_record(detail, Context(arn, self.now(), self.settings.keep_environment_values))
+        key = object_key(self.settings.prefix, arn, created)
+        self.store.put(key, encode_record(record))
+        item = {"s3_key": key, "schema_version": str(SCHEMA_VERSION)}
+        for name in ("archived_at", "created_at", "export_output_uri"):
+            value = record[name]
+            if isinstance(value, str) and value:
+                item[name] = value
+        if self.ledger.mark_archived(arn.arn, item):
+            logger.debug("Session archived", extra={"session_arn": arn.arn, "s3_key": key})
+            return {"archived": 1}
+        return {"already_archived": 1}
+
+
+def run_archive(
+    settings: Settings,
+    sources: Sequence[SessionSource],
+    ledger: Ledger,
+    store: RecordStore,
+    budget: Budget,
+) -> RunReport:
+    """Run every source Region in parallel, each with its own pipeline and the shared budget."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(max(1, len(sources)), thread_name_prefix="region") as regions:
+        reports = list(regions.map(lambda s: RegionRun(s, ledger, store, settings, budget).run(), sources))
+    return RunReport(regions=reports, duration_ms=round((time.monotonic() - started) * 1000))
