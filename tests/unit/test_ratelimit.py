@@ -1,0 +1,40 @@
+"""The token bucket paces calls without real sleeping (a fake clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from archiver.ratelimit import TokenBucket
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_calls_are_paced_at_the_rate_after_the_burst() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10.0, burst=2, clock=clock, sleep=clock.sleep)
+    waits = [bucket.acquire() for _ in range(12)]
+    assert waits[:2] == [0.0, 0.0]
+    assert all(w == pytest.approx(0.1) for w in waits[2:])
+    assert clock.now == pytest.approx(1.0)
+
+
+def test_idle_time_refills_up_to_the_burst_only() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=5.0, burst=3, clock=clock, sleep=clock.sleep)
+    clock.now = 100.0
+    assert [bucket.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.acquire() == pytest.approx(0.2)
+
+
+def test_invalid_rate_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        TokenBucket(rate=0)
