@@ -40,8 +40,9 @@ types: venv
 pytest: venv
 	$(PY) -m pytest -q -m "not slow"
 
+## Regenerate the column table in docs/schema.md from records.SCHEMA.
 schema-doc: venv
-	$(PY) -m archiver.records > docs/schema-table.md
+	$(PY) -m local.schema_doc
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -182,3 +182,10 @@ def test_schema_doc_is_generated_from_the_schema() -> None:
     table = records.schema_markdown()
     for item in records.SCHEMA:
         assert f"| `{item.name}` | `{item.athena_type}` |" in table
+
+
+def test_schema_doc_in_docs_matches_the_code() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "schema.md").read_text()
+    assert records.schema_markdown() in doc, "docs/schema.md is stale: run `make schema-doc`"
