@@ -1,0 +1,424 @@
+"""The fault proxy in front of moto, and the LocalStack that wires everything, with real boto3 clients."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+
+from local.fault_proxy import s3_operation, split_batch_get
+from local.stack import LocalStack
+
+REGION = "us-east-2"
+TABLE = "ledger"
+BUCKET = "archive-bucket"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(seed=5, region=REGION) as local:
+        local.create_archive_resources(TABLE, BUCKET)
+        yield local
+
+
+@pytest.fixture
+def fresh(stack: LocalStack) -> LocalStack:
+    """The shared stack with no faults and empty call logs (the data stays: tests use unique keys)."""
+    for server in (stack.proxy, stack.emulator):
+        server.faults.clear()
+        server.reset_calls()
+    return stack
+
+
+def proxied(stack: LocalStack, service: str, attempts: int = 1, **config: Any) -> Any:
+    # total_max_attempts counts the first try; botocore's `max_attempts` in Config counts retries only.
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=stack.proxy.endpoint_url,
+        aws_access_key_id="AKIDTEST",
+        aws_secret_access_key="secret",
+        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}, **config),
+    )
+
+
+def code(error: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(error.value.response["Error"]["Code"])
+
+
+def key(prefix: str = "k") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+# -- plain round trips ----------------------------------------------------------------------------------
+
+
+def test_s3_round_trips_through_the_proxy(fresh: LocalStack) -> None:
+    s3 = proxied(fresh, "s3")
+    name, bucket = f"dir/{key()} with space+plus.json", key("bucket")
+    big = os.urandom(3 * 1024 * 1024 + 17)  # several streamed chunks
+
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.head_bucket(Bucket=bucket)
+    s3.put_object(Bucket=BUCKET, Key=name, Body=b'{"a": 1}', ContentType="application/json")
+    s3.put_object(Bucket=bucket, Key="big.bin", Body=big)
+    head = s3.head_object(Bucket=BUCKET, Key=name)
+    got = s3.get_object(Bucket=BUCKET, Key=name)
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="dir/")
+
+    assert head["ContentLength"] == 8 and got["ContentType"] == "application/json"
+    assert got["Body"].read() == b'{"a": 1}'
+    assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == big
+    assert name in [o["Key"] for o in listed["Contents"]]
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    counts = fresh.proxy.call_counts()
+    for operation in ("CreateBucket", "HeadBucket", "PutObject", "HeadObject", "GetObject", "ListObjectsV2"):
+        assert counts[operation] >= 1, operation
+    assert counts["GetBucketVersioning"] == 1
+
+
+def test_dynamodb_round_trips_through_the_proxy(fresh: LocalStack) -> None:
+    ddb = proxied(fresh, "dynamodb")
+    arns = [key("arn") for _ in range(3)]
+    for arn in arns:
+        ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": arn}, "n": {"N": "1"}})
+    with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+        ddb.put_item(
+            TableName=TABLE,
+            Item={"session_arn": {"S": arns[0]}},
+            ConditionExpression="attribute_not_exists(session_arn)",
+        )
+    got = ddb.batch_get_item(RequestItems={TABLE: {"Keys": [{"session_arn": {"S": a}} for a in arns]}})
+    assert {i["session_arn"]["S"] for i in got["Responses"][TABLE]} == set(arns)
+    assert fresh.proxy.call_counts() == {"PutItem": 4, "BatchGetItem": 1}
+    assert {c.region for c in fresh.proxy.calls} == {REGION}
+
+
+# -- faults, as AWS would send them ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "status"),
+    [
+        ("throttle", "ProvisionedThroughputExceededException", 400),
+        ("throughput", "ProvisionedThroughputExceededException", 400),
+        ("internal", "InternalServerError", 500),
+        ("access_denied", "AccessDeniedException", 400),
+        ("not_found", "ResourceNotFoundException", 400),
+    ],
+)
+def test_dynamodb_faults(fresh: LocalStack, kind: str, expected: str, status: int) -> None:
+    ddb = proxied(fresh, "dynamodb")
+    arn = key("arn")
+    fresh.proxy.faults.inject("PutItem", kind, times=1)
+
+    with pytest.raises(ClientError) as error:
+        ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": arn}})
+
+    assert code(error) == expected
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert "Item" not in ddb.get_item(TableName=TABLE, Key={"session_arn": {"S": arn}})  # never forwarded
+    if kind in ("throttle", "throughput", "not_found"):
+        assert isinstance(error.value, getattr(ddb.exceptions, expected))
+
+
+def test_dynamodb_validation_fault_needs_a_start_key(fresh: LocalStack) -> None:
+    ddb = proxied(fresh, "dynamodb")
+    fresh.proxy.faults.inject("Scan", "validation")
+    ddb.scan(TableName=TABLE, Limit=1)
+    with pytest.raises(ClientError) as error:
+        ddb.scan(TableName=TABLE, Limit=1, ExclusiveStartKey={"session_arn": {"S": "x"}})
+    assert code(error) == "ValidationException"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "status"),
+    [
+        ("slowdown", "SlowDown", 503),
+        ("throttle", "SlowDown", 503),
+        ("internal", "InternalError", 500),
+        ("access_denied", "AccessDenied", 403),
+        ("not_found", "NoSuchBucket", 404),
+    ],
+)
+def test_s3_faults(fresh: LocalStack, kind: str, expected: str, status: int) -> None:
+    s3 = proxied(fresh, "s3")
+    name = key()
+    fresh.proxy.faults.inject("PutObject", kind, times=1)
+
+    with pytest.raises(ClientError) as error:
+        s3.put_object(Bucket=BUCKET, Key=name, Body=b"x")
+
+    assert code(error) == expected
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert error.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as missing:  # the put never reached moto
+        s3.head_object(Bucket=BUCKET, Key=name)
+    assert code(missing) == "404"
+
+
+def test_standard_retries_ride_through_throttling_and_5xx(fresh: LocalStack) -> None:
+    ddb, s3 = proxied(fresh, "dynamodb", attempts=3), proxied(fresh, "s3", attempts=3)
+    fresh.proxy.faults.inject("PutItem", "internal", times=2)
+    fresh.proxy.faults.inject("PutObject", "slowdown", times=1)
+    fresh.proxy.faults.inject("GetItem", "throttle", times=1)
+    arn = key("arn")
+
+    ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": arn}})
+    s3.put_object(Bucket=BUCKET, Key=arn, Body=b"x")
+    assert ddb.get_item(TableName=TABLE, Key={"session_arn": {"S": arn}})["Item"]
+
+    assert fresh.proxy.call_counts() == {"PutItem": 3, "PutObject": 2, "GetItem": 2}
+    assert fresh.proxy.faults.fired == {
+        ("PutItem", "internal"): 2,
+        ("PutObject", "slowdown"): 1,
+        ("GetItem", "throttle"): 1,
+    }
+
+
+def test_reset_is_not_forwarded_and_is_retried(fresh: LocalStack) -> None:
+    s3 = proxied(fresh, "s3")
+    name = key()
+    fresh.proxy.faults.inject("PutObject", "reset", times=1)
+    with pytest.raises(ConnectionClosedError):
+        s3.put_object(Bucket=BUCKET, Key=name, Body=b"x")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=BUCKET, Key=name)
+    fresh.proxy.faults.inject("PutObject", "reset", times=1)
+    proxied(fresh, "s3", attempts=2).put_object(Bucket=BUCKET, Key=name, Body=b"x")
+    assert s3.head_object(Bucket=BUCKET, Key=name)["ContentLength"] == 1
+
+
+def test_timeout_takes_effect_although_the_client_gives_up(fresh: LocalStack) -> None:
+    ddb = proxied(fresh, "dynamodb", read_timeout=0.25)
+    arn = key("arn")
+    fresh.proxy.faults.inject("PutItem", "timeout", seconds=0.6, times=1)
+    with pytest.raises(ReadTimeoutError):
+        ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": arn}})
+    assert fresh.proxy.log.wait_for("PutItem", 1)  # the proxy answered, late
+    assert proxied(fresh, "dynamodb").get_item(TableName=TABLE, Key={"session_arn": {"S": arn}})["Item"]
+
+
+def test_quota_throttles_dynamodb_above_the_rate(fresh: LocalStack) -> None:
+    ddb = proxied(fresh, "dynamodb")
+    fresh.proxy.faults.rate_limit("GetItem", per_second=1, burst=2)
+    codes = []
+    for _ in range(6):
+        try:
+            ddb.get_item(TableName=TABLE, Key={"session_arn": {"S": "nothing"}})
+            codes.append("ok")
+        except ddb.exceptions.ProvisionedThroughputExceededException:
+            codes.append("throttled")
+    assert codes[:2] == ["ok", "ok"] and codes.count("throttled") >= 2
+    assert fresh.proxy.faults.fired[("GetItem", "quota")] == codes.count("throttled")
+
+
+# -- BatchGetItem UnprocessedKeys -----------------------------------------------------------------------
+
+
+def test_unprocessed_keys_have_the_dynamodb_shape_and_can_be_retried(fresh: LocalStack) -> None:
+    ddb = proxied(fresh, "dynamodb")
+    arns = sorted(key("arn") for _ in range(7))
+    for arn in arns:
+        ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": arn}, "secret": {"S": "x"}})
+    request = {
+        TABLE: {
+            "Keys": [{"session_arn": {"S": a}} for a in arns],
+            "ProjectionExpression": "#k",
+            "ExpressionAttributeNames": {"#k": "session_arn"},
+            "ConsistentRead": True,
+        }
+    }
+    fresh.proxy.faults.inject("BatchGetItem", "unprocessed", times=1)
+
+    first = ddb.batch_get_item(RequestItems=request)
+
+    got = [i["session_arn"]["S"] for i in first["Responses"][TABLE]]
+    unprocessed = first["UnprocessedKeys"][TABLE]
+    assert len(got) == 4 and len(unprocessed["Keys"]) == 3  # half (rounded down), at least one
+    assert {k: v for k, v in unprocessed.items() if k != "Keys"} == {
+        "ProjectionExpression": "#k",
+        "ExpressionAttributeNames": {"#k": "session_arn"},
+        "ConsistentRead": True,
+    }
+    assert all(set(item) == {"session_arn"} for item in first["Responses"][TABLE])  # projection honoured
+
+    second = ddb.batch_get_item(RequestItems=first["UnprocessedKeys"])
+
+    assert second["UnprocessedKeys"] == {}
+    assert sorted(got + [i["session_arn"]["S"] for i in second["Responses"][TABLE]]) == arns
+
+
+def test_unprocessed_with_one_key_leaves_nothing_processed(fresh: LocalStack) -> None:
+    ddb = proxied(fresh, "dynamodb")
+    fresh.proxy.faults.inject("BatchGetItem", "unprocessed", times=1)
+    response = ddb.batch_get_item(RequestItems={TABLE: {"Keys": [{"session_arn": {"S": "only"}}]}})
+    assert response["Responses"] == {TABLE: []}
+    assert response["UnprocessedKeys"] == {TABLE: {"Keys": [{"session_arn": {"S": "only"}}]}}
+
+
+def test_split_batch_get_is_deterministic() -> None:
+    request = {
+        "RequestItems": {
+            "a": {"Keys": [{"k": {"S": str(i)}} for i in range(10)], "ConsistentRead": False},
+            "b": {"Keys": [{"k": {"S": "x"}}]},
+        }
+    }
+    forwarded, unprocessed = split_batch_get(request, 0.3)
+    assert [k["k"]["S"] for k in forwarded["a"]["Keys"]] == [str(i) for i in range(7)]
+    assert [k["k"]["S"] for k in unprocessed["a"]["Keys"]] == ["7", "8", "9"]
+    assert unprocessed["a"]["ConsistentRead"] is False
+    assert "b" not in forwarded and unprocessed["b"] == {"Keys": [{"k": {"S": "x"}}]}
+
+
+# -- kills ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_kill_between_s3_and_dynamodb_writes(fresh: LocalStack, when: str) -> None:
+    s3, direct = proxied(fresh, "s3"), fresh.client("s3", direct=True)
+    name = key()
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        fresh.proxy.faults.kill(child.pid, "PutObject", when=when)
+        if when == "before":
+            with pytest.raises(ConnectionClosedError):
+                s3.put_object(Bucket=BUCKET, Key=name, Body=b"x")
+        else:
+            s3.put_object(Bucket=BUCKET, Key=name, Body=b"x")
+        assert child.wait(timeout=10) == -signal.SIGKILL
+        listed = direct.list_objects_v2(Bucket=BUCKET, Prefix=name).get("Contents", [])
+        assert len(listed) == (0 if when == "before" else 1)  # "before": the write never happened
+    finally:
+        child.kill()
+        child.wait()
+        direct.close()
+
+
+# -- operation naming -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "headers", "expected"),
+    [
+        ("PUT", "/b/k/x.json", {}, {}, "PutObject"),
+        ("PUT", "/b/k", {}, {"x-amz-copy-source": "/a/b"}, "CopyObject"),
+        ("PUT", "/b/k", {"partNumber": ["1"], "uploadId": ["u"]}, {}, "UploadPart"),
+        ("GET", "/b/k", {}, {}, "GetObject"),
+        ("HEAD", "/b/k", {}, {}, "HeadObject"),
+        ("DELETE", "/b/k", {}, {}, "DeleteObject"),
+        ("POST", "/b/k", {"uploads": [""]}, {}, "CreateMultipartUpload"),
+        ("GET", "/b", {"list-type": ["2"], "prefix": ["p"]}, {}, "ListObjectsV2"),
+        ("GET", "/b", {}, {}, "ListObjects"),
+        ("GET", "/b", {"versions": [""]}, {}, "ListObjectVersions"),
+        ("HEAD", "/b", {}, {}, "HeadBucket"),
+        ("PUT", "/b", {}, {}, "CreateBucket"),
+        ("PUT", "/b", {"versioning": [""]}, {}, "PutBucketVersioning"),
+        ("PUT", "/b", {"publicAccessBlock": [""]}, {}, "PutPublicAccessBlock"),
+        ("GET", "/b", {"encryption": [""]}, {}, "GetBucketEncryption"),
+        ("POST", "/b", {"delete": [""]}, {}, "DeleteObjects"),
+        ("GET", "/", {}, {}, "ListBuckets"),
+    ],
+)
+def test_s3_operation_names(method: str, path: str, query: Any, headers: Any, expected: str) -> None:
+    assert s3_operation(method, path, query, headers) == expected
+
+
+# -- the stack ------------------------------------------------------------------------------------------
+
+
+def test_env_points_plain_boto3_at_the_stack(fresh: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "production")
+    env = fresh.env()
+    assert "AWS_PROFILE" not in env
+    assert env["AWS_ENDPOINT_URL_S3"] == env["AWS_ENDPOINT_URL_DYNAMODB"] == fresh.proxy.endpoint_url
+    assert env["AWS_ENDPOINT_URL_GAMELIFTSTREAMS"] == fresh.emulator.endpoint_url
+    assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"] == REGION
+
+    fresh.apply_env(monkeypatch)
+    fresh.emulator.add_session()
+    boto3.client("s3").head_bucket(Bucket=BUCKET)  # no endpoint, no credentials given: all from env
+    boto3.client("dynamodb").describe_table(TableName=TABLE)
+    assert boto3.client("gameliftstreams").list_stream_sessions_by_account()["Items"]
+    assert fresh.proxy.call_counts() == {"HeadBucket": 1, "DescribeTable": 1}
+    assert fresh.emulator.call_counts() == {"ListStreamSessionsByAccount": 1}
+
+
+def test_env_works_for_a_subprocess(fresh: LocalStack) -> None:
+    fresh.emulator.add_session()
+    script = (
+        "import boto3; "
+        "print(len(boto3.client('gameliftstreams').list_stream_sessions_by_account()['Items'])); "
+        f"boto3.client('s3').put_object(Bucket='{BUCKET}', Key='from-child', Body=b'1')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=fresh.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() != "0"
+    assert fresh.proxy.call_counts()["PutObject"] == 1
+
+
+def test_resources_are_configured_like_production(fresh: LocalStack) -> None:
+    s3, ddb = fresh.client("s3", direct=True), fresh.client("dynamodb", direct=True)
+    try:
+        table = ddb.describe_table(TableName=TABLE)["Table"]
+        assert table["KeySchema"] == [{"AttributeName": "session_arn", "KeyType": "HASH"}]
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["SSEDescription"]["Status"] == "ENABLED"
+        rules = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
+        assert all(block.values())
+    finally:
+        s3.close()
+        ddb.close()
+
+
+def test_stack_starts_fast_resets_and_stops_clean() -> None:
+    before = {t.ident for t in threading.enumerate()}
+    started = time.monotonic()
+    with LocalStack(seed=9) as local:
+        assert time.monotonic() - started < 1.0
+        ports = [local.proxy.port, local.emulator.port, int(local.moto_url.rsplit(":", 1)[1])]
+        local.create_archive_resources("table-one", "bucket-one")
+        proxied(local, "s3").put_object(Bucket="bucket-one", Key="x", Body=b"1")
+        local.emulator.seed_sessions(5)
+        local.proxy.faults.inject("*", "internal")
+
+        local.reset_data()
+
+        s3 = proxied(local, "s3")
+        assert s3.list_objects_v2(Bucket="bucket-one").get("KeyCount") == 0  # recreated, empty
+        assert local.emulator.sessions() == []
+        assert local.proxy.call_counts() == {"ListObjectsV2": 1}
+        s3.close()
+    assert {t.ident for t in threading.enumerate()} <= before
+    for port in ports:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_unknown_paths_still_reach_moto(fresh: LocalStack) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", fresh.proxy.port, timeout=10)
+    conn.request("GET", "/moto-api/data.json")
+    response = conn.getresponse()
+    assert response.status == 200 and response.read()
+    conn.close()
