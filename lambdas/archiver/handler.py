@@ -47,7 +47,7 @@ def _wire(settings: Settings) -> Wiring:
     """Clients are built once per cold start; endpoints come only from the SDK's AWS_ENDPOINT_URL* variables."""
     session = boto3.session.Session()
     config = Config(
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=5,
         read_timeout=30,
         max_pool_connections=settings.max_concurrency + 4,
@@ -89,6 +89,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except ConfigError as error:
         logger.error("Invalid configuration", extra={"error": str(error)})
         raise
+    logger.clear_state()  # keys of the previous (warm) invocation must not leak into this one
     if isinstance(event, dict) and event.get("id"):
         logger.append_keys(event_id=str(event["id"])[:100])
     request_id = getattr(context, "aws_request_id", None)

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from archiver import telemetry
 from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
 from archiver.ledger import Ledger, LedgerUnavailable
 from archiver.records import (
@@ -33,7 +34,7 @@ from archiver.sessions import ListingFailed, SessionSource
 from archiver.settings import Settings
 from archiver.store import RecordStore
 
-logger = Logger(child=True)
+logger = Logger(service=telemetry.SERVICE, child=True)  # a child of the handler's logger, by name
 
 PAGES_IN_FLIGHT = 2  # pages listed ahead of the dedup stage
 

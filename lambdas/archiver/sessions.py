@@ -8,11 +8,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from archiver import telemetry
 from archiver.errors import error_code, raise_if_fatal
 from archiver.ratelimit import TokenBucket
 from archiver.records import SessionArn
 
-logger = Logger(child=True)
+logger = Logger(service=telemetry.SERVICE, child=True)  # a child of the handler's logger, by name
 
 PAGE_SIZE = 100  # the API's maximum; fewer pages means fewer calls to a "costly" API
 

@@ -1,0 +1,173 @@
+"""Each error path of a run: what is archived, what is counted, what the user sees."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from archiver.settings import ConfigError
+from local.lambda_context import LambdaContext
+
+from .conftest import REGION, Archive
+
+
+def test_throttling_and_5xx_are_retried_through(archive: Archive) -> None:
+    archive.emulator.seed_sessions(150)
+    archive.emulator.faults.inject("ListStreamSessionsByAccount", "throttle", times=1)
+    archive.emulator.faults.inject("GetStreamSession", "throttle", times=2)
+    archive.emulator.faults.inject("GetStreamSession", "internal", times=1)
+    archive.stack.proxy.faults.inject("PutObject", "slowdown", times=1)
+    archive.stack.proxy.faults.inject("PutItem", "throughput", times=1)
+    archive.stack.proxy.faults.inject("BatchGetItem", "internal", times=1)
+    summary = archive.run()
+    assert summary["ok"] is True
+    assert summary["total"]["failed"] == 0
+    assert archive.archived_arns() == set(archive.items()) == archive.emulator.succeeded_arns()
+
+
+def test_unprocessed_keys_are_retried_never_treated_as_new(archive: Archive) -> None:
+    archive.emulator.seed_sessions(150)
+    archive.run()
+    archive.stack.proxy.reset_calls()
+    archive.stack.proxy.faults.inject("BatchGetItem", "unprocessed", times=2)
+    summary = archive.run()
+    assert summary["total"]["new"] == 0
+    assert summary["total"]["already_archived"] == len(archive.emulator.succeeded_arns())
+    assert archive.stack.proxy.call_counts()["PutObject"] == 0
+
+
+def test_a_session_that_vanished_between_list_and_get_is_skipped(archive: Archive) -> None:
+    keep = [archive.emulator.add_session()["Arn"] for _ in range(3)]
+    gone = archive.emulator.add_session()["Arn"]
+    archive.emulator.faults.inject("GetStreamSession", "not_found", times=1, after=0)
+    summary = archive.run()
+    assert summary["ok"] is True
+    assert summary["total"]["skipped"] == 1
+    assert summary["total"]["archived"] == 3
+    # The vanished one is not marked: the next run tries it again (here it exists, so it is archived).
+    archive.run()
+    assert archive.archived_arns() == {*keep, gone}
+
+
+def test_malformed_list_items_never_crash_a_run(archive: Archive) -> None:
+    good = archive.emulator.add_session()["Arn"]
+    odd = archive.emulator.add_session(
+        Status="WARPING",
+        StatusReason="cosmicRay",
+        Location=None,
+        UserId=None,
+        ExportFilesMetadata={"Status": "SUCCEEDED", "OutputUri": "s3://exports/odd.zip"},
+    )
+    archive.emulator.add_session(Arn=None)
+    archive.emulator.add_session(Arn="arn:aws:gameliftstreams:us-east-2:111122223333:streamsession/../x")
+    archive.emulator.add_session(Arn="not-an-arn")
+    summary = archive.run()
+    assert summary["ok"] is True
+    assert summary["total"]["skipped"] == 3
+    records = {r["session_arn"]: r for r in archive.objects().values()}
+    assert set(records) == {good, odd["Arn"]}
+    assert records[odd["Arn"]]["status"] == "WARPING"
+    assert records[odd["Arn"]]["status_reason"] == "cosmicRay"
+    assert records[odd["Arn"]]["location"] is None
+    assert all(key.startswith("sessions/") for key in archive.objects())
+
+
+def test_a_failing_session_does_not_block_the_others_and_is_retried_next_run(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive.emulator.seed_sessions(40)
+    expected = archive.emulator.succeeded_arns()
+    # All three attempts (MAX_ATTEMPTS=3) of one session's put fail (one at a time, so it is one session).
+    monkeypatch.setenv("MAX_CONCURRENCY", "1")
+    archive.stack.proxy.faults.inject("PutObject", "internal", times=3)
+    first = archive.run()
+    assert first["total"]["failed"] == 1
+    assert first["ok"] is True  # per-session failures are counted and alarmed on, not fatal
+    assert len(archive.items()) == len(expected) - 1
+    assert set(archive.items()) <= archive.archived_arns()  # no item without its object
+    second = archive.run()
+    assert second["total"]["archived"] == 1
+    assert archive.archived_arns() == set(archive.items()) == expected
+
+
+def test_dynamodb_put_failure_leaves_the_session_unmarked_then_overwrites_the_same_key(archive: Archive) -> None:
+    arn = archive.emulator.add_session()["Arn"]
+    archive.stack.proxy.faults.inject("PutItem", "internal", times=3)
+    first = archive.run()
+    assert first["total"]["failed"] == 1
+    assert archive.items() == {}
+    keys = set(archive.objects())
+    archive.run()
+    assert set(archive.items()) == {arn}
+    assert set(archive.objects()) == keys  # same key: one object, overwritten
+
+
+def test_access_denied_fails_fast_with_one_clear_error(archive: Archive) -> None:
+    archive.emulator.seed_sessions(30)
+    archive.emulator.faults.inject("ListStreamSessionsByAccount", "access_denied")
+    with pytest.raises(RuntimeError, match="AccessDeniedException") as caught:
+        archive.run()
+    assert "ListStreamSessionsByAccount" in str(caught.value)
+    assert archive.emulator.call_counts()["ListStreamSessionsByAccount"] == 1  # no retry storm
+    assert archive.items() == {} and archive.objects() == {}
+
+
+def test_access_denied_on_get_stops_the_run_and_marks_nothing(archive: Archive) -> None:
+    archive.emulator.seed_sessions(30)
+    archive.emulator.faults.inject("GetStreamSession", "access_denied")
+    with pytest.raises(RuntimeError, match="GetStreamSession"):
+        archive.run()
+    assert archive.items() == {} and archive.objects() == {}
+
+
+def test_missing_table_fails_fast_and_writes_nothing(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive.emulator.seed_sessions(30)
+    monkeypatch.setenv("ARCHIVE_TABLE_NAME", "no-such-table")
+    with pytest.raises(RuntimeError, match="no-such-table"):
+        archive.run()
+    assert archive.objects() == {}
+
+
+def test_missing_bucket_fails_fast_and_marks_nothing(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive.emulator.seed_sessions(30)
+    monkeypatch.setenv("ARCHIVE_BUCKET_NAME", "no-such-bucket-anywhere")
+    with pytest.raises(RuntimeError, match="NoSuchBucket"):
+        archive.run()
+    assert archive.items() == {}
+
+
+def test_missing_configuration_names_the_variable(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARCHIVE_BUCKET_NAME")
+    with pytest.raises(ConfigError, match="ARCHIVE_BUCKET_NAME is required"):
+        archive.run()
+    monkeypatch.setenv("ARCHIVE_BUCKET_NAME", "bucket-b")
+    monkeypatch.setenv("SOURCE_REGIONS", "us-east-2;us-west-2")
+    with pytest.raises(ConfigError, match=r"SOURCE_REGIONS=.*comma-separated list of Regions"):
+        archive.run()
+
+
+def test_a_short_time_budget_defers_work_and_later_runs_drain_the_backlog(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive.emulator.seed_sessions(60)
+    expected = archive.emulator.succeeded_arns()
+    monkeypatch.setenv("TIME_BUDGET_MARGIN_SECONDS", "0")
+    monkeypatch.setenv("MAX_CONCURRENCY", "2")
+    archive.emulator.faults.inject("GetStreamSession", "latency", seconds=0.05)
+    runs = []
+    for _ in range(40):
+        summary = archive.run(context=LambdaContext(timeout_seconds=0.5))
+        runs.append(summary)
+        assert set(archive.items()) <= archive.archived_arns()
+        if archive.archived_arns() == expected:
+            break
+    assert archive.archived_arns() == set(archive.items()) == expected
+    assert len(runs) > 1, "the budget never cut a run short"
+    assert runs[0]["total"]["archived"] < len(expected)
+    assert sum(r["total"]["archived"] for r in runs) == len(expected)
+
+
+def test_gamelift_client_reaches_the_emulator_only_through_the_sdk_variable(archive: Archive) -> None:
+    archive.emulator.add_session()
+    client = boto3.client("gameliftstreams", region_name=REGION)
+    assert client.meta.endpoint_url == archive.emulator.endpoint_url
