@@ -1,0 +1,126 @@
+"""The local stack for tests: moto server + fault proxy + GameLift Streams emulator, over HTTP.
+
+One moto server and proxy per test session (fast); each test gets its own emulator, table and bucket,
+so tests never see each other's data. The handler under test is the real one; it only learns where the
+services are from the SDK's AWS_ENDPOINT_URL_* variables.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from archiver import telemetry
+from local.gls_emulator import GameLiftStreamsEmulator
+from local.lambda_context import LambdaContext
+from local.stack import LocalStack
+
+REGION = "us-east-2"
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    with LocalStack(seed=7, region=REGION) as stack:
+        yield stack
+
+
+@dataclass
+class Archive:
+    """One test's world: an emulator, a table, a bucket, and helpers to run and inspect."""
+
+    stack: LocalStack
+    emulator: GameLiftStreamsEmulator
+    table: str
+    bucket: str
+    prefix: str = "sessions/"
+
+    def _client(self, service: str) -> Any:
+        # Inspection goes straight to moto, past the fault proxy, so faults never disturb assertions.
+        return boto3.client(service, region_name=REGION, endpoint_url=self.stack.moto_url)
+
+    def run(self, event: Any = None, context: Any = None) -> dict[str, Any]:
+        from archiver.handler import handler
+
+        return handler({} if event is None else event, context or LambdaContext())
+
+    def objects(self) -> dict[str, dict[str, Any]]:
+        """Every record in the bucket, by key."""
+        s3 = self._client("s3")
+        found: dict[str, dict[str, Any]] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for entry in page.get("Contents", []):
+                body = s3.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read()
+                found[entry["Key"]] = json.loads(body)
+        return found
+
+    def object_versions(self) -> int:
+        versions = self._client("s3").list_object_versions(Bucket=self.bucket)
+        return len(versions.get("Versions", []))
+
+    def raw_objects(self) -> bytes:
+        s3 = self._client("s3")
+        return b"".join(s3.get_object(Bucket=self.bucket, Key=key)["Body"].read() for key in self.objects())
+
+    def items(self) -> dict[str, dict[str, Any]]:
+        """Every DynamoDB item, by session ARN (a Scan is fine in a test)."""
+        ddb = self._client("dynamodb")
+        items: dict[str, dict[str, Any]] = {}
+        for page in ddb.get_paginator("scan").paginate(TableName=self.table):
+            for item in page["Items"]:
+                items[item["session_arn"]["S"]] = {k: v["S"] for k, v in item.items()}
+        return items
+
+    def archived_arns(self) -> set[str]:
+        return {record["session_arn"] for record in self.objects().values()}
+
+
+class _CurrentStdout:
+    """Writes to whatever sys.stdout is now (pytest swaps it per test; Powertools binds it once at import)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def logs(capfd: pytest.CaptureFixture[str]) -> pytest.CaptureFixture[str]:
+    """Everything the handler prints (Powertools log lines and EMF metrics), as a user would see it."""
+    import archiver.handler  # noqa: F401 - creates the Powertools logger whose stream is redirected
+
+    for handler in logging.getLogger(telemetry.SERVICE).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = _CurrentStdout()
+    return capfd
+
+
+@pytest.fixture
+def archive(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Archive]:
+    n = next(_names)
+    table, bucket = f"archive-{n}", f"archive-bucket-{n}"
+    local_stack.create_archive_resources(table, bucket)
+    with GameLiftStreamsEmulator(seed=n, default_region=REGION) as emulator:
+        for name, value in local_stack.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_GAMELIFTSTREAMS", emulator.endpoint_url)
+        monkeypatch.setenv("ARCHIVE_TABLE_NAME", table)
+        monkeypatch.setenv("ARCHIVE_BUCKET_NAME", bucket)
+        monkeypatch.delenv("SOURCE_REGIONS", raising=False)
+        # Keep failing tests fast: few attempts, and no client-side pacing beyond the emulator's own.
+        monkeypatch.setenv("MAX_ATTEMPTS", "3")
+        monkeypatch.setenv("LIST_RATE_PER_SECOND", "1000")
+        monkeypatch.setenv("GET_RATE_PER_SECOND", "1000")
+        local_stack.proxy.faults.clear()
+        local_stack.proxy.reset_calls()
+        yield Archive(local_stack, emulator, table, bucket)
+        local_stack.proxy.faults.clear()
