@@ -7,6 +7,7 @@ services are from the SDK's AWS_ENDPOINT_URL_* variables.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -104,8 +105,9 @@ def logs(capfd: pytest.CaptureFixture[str]) -> pytest.CaptureFixture[str]:
     return capfd
 
 
-@pytest.fixture
-def archive(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Archive]:
+@contextlib.contextmanager
+def archive_world(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Archive]:
+    """A fresh emulator, table and bucket, and the environment the handler reads them from."""
     n = next(_names)
     table, bucket = f"archive-{n}", f"archive-bucket-{n}"
     local_stack.create_archive_resources(table, bucket)
@@ -122,5 +124,14 @@ def archive(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterato
         monkeypatch.setenv("GET_RATE_PER_SECOND", "1000")
         local_stack.proxy.faults.clear()
         local_stack.proxy.reset_calls()
-        yield Archive(local_stack, emulator, table, bucket)
-        local_stack.proxy.faults.clear()
+        try:
+            yield Archive(local_stack, emulator, table, bucket)
+        finally:
+            local_stack.proxy.faults.clear()
+
+
+@pytest.fixture
+def archive(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Archive]:
+    """One test's own world on the shared local stack."""
+    with archive_world(local_stack, monkeypatch) as world:
+        yield world

@@ -1,0 +1,263 @@
+"""Athena contract: what the handler writes is what the synthesized Glue table reads.
+
+Records are written by the real handler on the local stack, read with DuckDB through the column names
+and types of the synthesized Glue table and its partition-projection template, and every named query
+in the template runs after translation from Athena SQL with sqlglot. Athena itself cannot run here, so
+DuckDB plays it; the template, not our Python constants, is what is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import sqlglot
+
+from local.stack import LocalStack
+from tests.stack_fixtures import REGION, Archive, archive_world
+
+from .conftest import Built
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+APPS = ("a-Contract01", "a-Contract02")
+USER = "studio/qa/tester-7"
+
+DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "array<string>": "VARCHAR[]",
+    "map<string,string>": "MAP(VARCHAR, VARCHAR)",
+}
+
+
+def resolve(value: Any, refs: dict[str, str]) -> Any:
+    """Resolve the Fn::Join/Ref of a CloudFormation value as the deployment would (refs given)."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(resolve(part, refs)) for part in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return refs.get(value["Ref"], f"<{value['Ref']}>")
+    return value
+
+
+def only(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = [r["Properties"] for r in template["Resources"].values() if r["Type"] == kind]
+    assert len(found) == 1, f"expected one {kind}"
+    return found[0]
+
+
+def glue_table(default: Built, bucket: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Glue table input, with the archive bucket's Ref resolved to `bucket`."""
+    template = default.json
+    table = only(template, "AWS::Glue::Table")["TableInput"]
+    buckets = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket"]
+    params = {
+        name: resolve(value, dict.fromkeys(buckets, bucket) | {"AWS::Region": REGION})
+        for name, value in table["Parameters"].items()
+    }
+    return table, params
+
+
+def seed(archive: Archive) -> list[dict[str, Any]]:
+    """Sessions with known values, created over the last days (the named queries look back 7-90 days)."""
+    sessions = []
+    plan = [
+        # (days ago, app, user, location, status, reason, streamed seconds)
+        (0, APPS[0], USER, "us-east-2", "TERMINATED", "idleTimeout", 600),
+        (1, APPS[0], "player-1", "eu-central-1", "TERMINATED", "applicationExit", 1200),
+        (1, APPS[1], USER, "eu-central-1", "ERROR", "internalError", 30),
+        (2, APPS[1], "player-2", "us-east-2", "TERMINATED", "idleTimeout", 3600),
+        (5, APPS[0], "player-3", "ap-northeast-1", "TERMINATED", "maxSessionLengthTimeout", 86_400),
+        (20, APPS[1], USER, "us-west-2", "TERMINATED", None, 45),
+    ]
+    for days, app, user, location, status, reason, seconds in plan:
+        created = NOW - timedelta(days=days, hours=1)
+        overrides: dict[str, Any] = {
+            "CreatedAt": created,
+            "LastUpdatedAt": created + timedelta(seconds=seconds + 120),
+            "StreamingStartedAt": created + timedelta(seconds=60),
+            "StreamingEndedAt": created + timedelta(seconds=60 + seconds),
+            "ApplicationArn": f"arn:aws:gameliftstreams:{REGION}:111122223333:application/{app}",
+            "UserId": user,
+            "Location": location,
+            "Status": status,
+            "StatusReason": reason,
+            "ExportFilesMetadata": {"Status": "SUCCEEDED", "OutputUri": f"s3://exports/{app}/{days}-{user[-1]}.zip"},
+        }
+        sessions.append(archive.emulator.add_session(**overrides))
+    archive.emulator.add_session(ExportFilesMetadata={"Status": "FAILED"})  # never archived, never counted
+    return sessions
+
+
+@pytest.fixture(scope="module")
+def athena(
+    local_stack: LocalStack, default: Built, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]]]:
+    """Records written once by the handler, then DuckDB with the Glue table defined from the template."""
+    with pytest.MonkeyPatch.context() as monkeypatch, archive_world(local_stack, monkeypatch) as archive:
+        yield define_table(archive, default, tmp_path_factory.mktemp("athena"))
+
+
+def define_table(
+    archive: Archive, default: Built, tmp_path: Path
+) -> tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]]:
+    seed(archive)
+    archive.run()
+    s3 = archive._client("s3")
+    objects = archive.objects()
+    for key in objects:
+        target = tmp_path / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket=archive.bucket, Key=key)["Body"].read())
+
+    table, params = glue_table(default, archive.bucket)
+    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    # Every key the writer produced must be one the projection template can address.
+    template = params["storage.location.template"]
+    pattern = re.escape(template).replace(r"\$\{source_region\}", "(?P<source_region>[^/]+)")
+    pattern = pattern.replace(r"\$\{created_date\}", "(?P<created_date>[^/]+)") + r"[^/]+\.json"
+    for key, record in objects.items():
+        match = re.fullmatch(pattern, f"s3://{archive.bucket}/{key}")
+        assert match, f"{key} is not under the projection template {template}"
+        assert match["source_region"] in params["projection.source_region.values"].split(",")
+        assert params["projection.created_date.format"] == "yyyy-MM-dd"
+        day = datetime.strptime(match["created_date"], "%Y-%m-%d").replace(tzinfo=UTC)
+        low, high = params["projection.created_date.range"].split(",")
+        assert high == "NOW" and datetime.strptime(low, "%Y-%m-%d").replace(tzinfo=UTC) <= day <= NOW
+        assert set(record) == set(columns), "record fields and Glue columns differ"
+
+    con = duckdb.connect()
+    database = only(default.json, "AWS::Glue::Database")["DatabaseInput"]["Name"]
+    con.execute(f'CREATE SCHEMA "{database}"')
+    spec = ", ".join(f"'{name}': '{DUCKDB_TYPES[kind]}'" for name, kind in columns.items())
+    root = template.replace(f"s3://{archive.bucket}/", f"{tmp_path}/")
+    files = root.replace("${source_region}", "*").replace("${created_date}", "*") + "*.json"
+    partitions = [p["Name"] for p in table["PartitionKeys"]]
+    con.execute(
+        f'CREATE VIEW "{database}"."{table["Name"]}" AS SELECT * FROM read_json('
+        f"'{files}', format='newline_delimited', columns={{{spec}}}, hive_partitioning=true, "
+        "hive_types_autocast=false)"
+    )
+    described = dict(
+        con.execute(f'SELECT column_name, column_type FROM (DESCRIBE "{database}"."{table["Name"]}")').fetchall()
+    )
+    assert {name for name in described if name not in columns} == set(partitions)
+    return con, list(objects.values())
+
+
+def run_named(con: duckdb.DuckDBPyConnection, default: Built, name: str, **replace: str) -> list[dict[str, Any]]:
+    queries = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in default.json["Resources"].values()
+        if r["Type"] == "AWS::Athena::NamedQuery"
+    }
+    sql = queries[name]["QueryString"]
+    for old, new in replace.items():
+        sql = sql.replace(old, new)
+    translated = sqlglot.transpile(sql, read="athena", write="duckdb")
+    assert len(translated) == 1
+    cursor = con.execute(translated[0])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def test_every_named_query_is_covered_here(default: Built) -> None:
+    names = {
+        r["Properties"]["Name"] for r in default.json["Resources"].values() if r["Type"] == "AWS::Athena::NamedQuery"
+    }
+    assert names == {
+        "sessions_per_day_and_application",
+        "sessions_per_location_and_region",
+        "session_duration_statistics",
+        "user_sessions_with_exports",
+        "archive_freshness",
+        "session_end_reasons",
+    }
+
+
+def test_records_read_through_the_glue_schema(athena: Any, default: Built) -> None:
+    con, records = athena
+    table = only(default.json, "AWS::Glue::Table")["TableInput"]
+    database = only(default.json, "AWS::Glue::Database")["DatabaseInput"]["Name"]
+    rows = con.execute(
+        f"SELECT session_arn, created_at, archived_at, source_region, created_date, additional_launch_args "
+        f'FROM "{database}"."{table["Name"]}"'
+    ).fetchall()
+    assert len(rows) == len(records) == 6
+    for arn, created, archived, region, day, args in rows:
+        assert isinstance(created, datetime) and isinstance(archived, datetime)  # timestamps, no casts
+        assert region == REGION and day == created.strftime("%Y-%m-%d")
+        assert arn.startswith(f"arn:aws:gameliftstreams:{REGION}:")
+        assert args is None or isinstance(args, list)
+
+
+def test_sessions_per_day_and_application(athena: Any, default: Built) -> None:
+    con, records = athena
+    rows = run_named(con, default, "sessions_per_day_and_application")
+    expected = Counter((r["created_at"][:10], r["application_id"]) for r in records)
+    assert {(r["created_date"], r["application_id"]): r["sessions"] for r in rows} == dict(expected)
+
+
+def test_sessions_per_location_and_region(athena: Any, default: Built) -> None:
+    con, records = athena
+    rows = run_named(con, default, "sessions_per_location_and_region")
+    recent = [r for r in records if r["created_at"] >= (NOW - timedelta(days=30)).strftime("%Y-%m-%d")]
+    expected = Counter((REGION, r["location"]) for r in recent)
+    assert {(r["source_region"], r["location"]): r["sessions"] for r in rows} == dict(expected)
+    assert rows[0]["sessions"] == max(expected.values())
+
+
+def test_session_duration_statistics(athena: Any, default: Built) -> None:
+    con, _ = athena
+    rows = {r["application_id"]: r for r in run_named(con, default, "session_duration_statistics")}
+    assert rows[APPS[0]]["sessions"] == 3
+    assert rows[APPS[0]]["min_seconds"] == 600 and rows[APPS[0]]["max_seconds"] == 86_400
+    assert rows[APPS[1]]["sessions"] == 3
+    assert rows[APPS[1]]["min_seconds"] == 30 and rows[APPS[1]]["max_seconds"] == 3600
+    assert rows[APPS[1]]["avg_seconds"] == pytest.approx((30 + 3600 + 45) / 3, abs=0.1)
+    for row in rows.values():
+        assert row["min_seconds"] <= row["p50_seconds"] <= row["p95_seconds"] <= row["max_seconds"]
+
+
+def test_user_sessions_with_exports(athena: Any, default: Built) -> None:
+    con, records = athena
+    rows = run_named(con, default, "user_sessions_with_exports", REPLACE_WITH_USER_ID=USER)
+    mine = sorted((r for r in records if r["user_id"] == USER), key=lambda r: r["created_at"], reverse=True)
+    assert [r["session_arn"] for r in rows] == [r["session_arn"] for r in mine]
+    assert [r["export_output_uri"] for r in rows] == [r["export_output_uri"] for r in mine]
+    assert all(uri.startswith("s3://") and uri.endswith(".zip") for uri in (r["export_output_uri"] for r in rows))
+    assert [r["streamed_seconds"] for r in rows] == [600, 30, 45]
+
+
+def test_archive_freshness(athena: Any, default: Built) -> None:
+    con, records = athena
+    rows = run_named(con, default, "archive_freshness")
+    assert len(rows) == 1 and rows[0]["source_region"] == REGION
+    week = [r for r in records if r["created_at"] >= (NOW - timedelta(days=7)).strftime("%Y-%m-%d")]
+    assert rows[0]["sessions_archived"] == len(week) == 5
+    newest = max(r["archived_at"] for r in week)
+    assert rows[0]["newest_archived_at"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] == newest
+    assert 0 <= rows[0]["minutes_since_newest_archive"] <= 5
+
+
+def test_session_end_reasons(athena: Any, default: Built) -> None:
+    con, records = athena
+    rows = run_named(con, default, "session_end_reasons")
+    expected = Counter((r["created_at"][:10], r["status"], r["status_reason"] or "(none)") for r in records)
+    assert {(r["created_date"], r["status"], r["status_reason"]): r["sessions"] for r in rows} == dict(expected)
+
+
+def test_records_are_valid_json_lines(athena: Any) -> None:
+    _, records = athena
+    for record in records:
+        assert json.loads(json.dumps(record)) == record
