@@ -50,9 +50,11 @@ class Budget:
     def from_context(cls, context: object, margin_seconds: float) -> Budget:
         """Read the remaining time from a Lambda context; no deadline without one (local runs)."""
         remaining = getattr(context, "get_remaining_time_in_millis", None)
-        if not callable(remaining):
-            return cls(None)
-        return cls(max(0.0, remaining() / 1000.0 - margin_seconds))
+        try:
+            seconds = float(remaining()) / 1000.0 if callable(remaining) else None
+        except (TypeError, ValueError):
+            seconds = None  # not a real Lambda context: no deadline
+        return cls(None if seconds is None else max(0.0, seconds - margin_seconds))
 
     def expired(self) -> bool:
         return self._deadline is not None and self._clock() >= self._deadline
@@ -67,7 +69,7 @@ class Counts:
     new: int = 0
     archived: int = 0
     failed: int = 0  # retried on the next run
-    skipped: int = 0  # unusable ARN, vanished (404) or no creation time
+    skipped: int = 0  # unusable ARN, or vanished between list and get (404)
     deferred: int = 0  # new, but the time budget ran out: next run
     repeated: int = 0  # seen earlier in this run (list shifted, or listing restarted)
 
@@ -106,7 +108,7 @@ class RunReport:
         return {
             "ok": not self.errors,
             "duration_ms": self.duration_ms,
-            "total": asdict(self.total),
+            "total": {**asdict(self.total), "duration_ms": self.duration_ms},
             "regions": {
                 r.region: {**asdict(r.counts), "duration_ms": r.duration_ms, "list_restarts": r.list_restarts}
                 | ({"error": r.error} if r.error else {})
@@ -188,13 +190,18 @@ class RegionRun:
         usable = []
         for item in items:
             arn = parse_session_arn(item.get("Arn"))
-            if arn is None or arn.region != self.region:
+            if arn is None:
                 self._count(skipped=1)
                 logger.warning(
                     "Skipped a listed item without a usable session ARN",
                     extra={"region": self.region, "arn": repr(item.get("Arn"))[:200]},
                 )
                 continue
+            if arn.region != self.region:  # never seen from AWS; archived anyway, under the ARN's Region
+                logger.warning(
+                    "Listed session's ARN names another Region; its records land in that Region's partition",
+                    extra={"region": self.region, "session_arn": arn.arn},
+                )
             usable.append((arn, item))
         return usable
 
@@ -265,11 +272,14 @@ class RegionRun:
         if detail is None:
             logger.info("Session vanished before it could be read", extra={"session_arn": arn.arn})
             return {"skipped": 1}
+        now = self.now()
         created = created_at(detail, listed)
-        if created is None:
-            logger.warning("Session has no creation time; skipped", extra={"session_arn": arn.arn})
-            return {"skipped": 1}
-        record = build_record(detail, Context(arn, self.now(), self.settings.keep_environment_values))
+        if created is None:  # never seen from AWS; keep the session rather than lose it
+            logger.warning(
+                "Session has no CreatedAt; keyed by the archive date instead", extra={"session_arn": arn.arn}
+            )
+            created = now
+        record = build_record(detail, Context(arn, now, self.settings.keep_environment_values))
         key = object_key(self.settings.prefix, arn, created)
         self.store.put(key, encode_record(record))
         item = {"s3_key": key, "schema_version": str(SCHEMA_VERSION)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import boto3
 import pytest
 
@@ -58,6 +60,9 @@ def test_malformed_list_items_never_crash_a_run(archive: Archive) -> None:
         UserId=None,
         ExportFilesMetadata={"Status": "SUCCEEDED", "OutputUri": "s3://exports/odd.zip"},
     )
+    undated = archive.emulator.add_session(CreatedAt=None)["Arn"]
+    elsewhere = "arn:aws:gameliftstreams:eu-central-1:111122223333:streamsession/sg-elsewhere/s-elsewhere"
+    archive.emulator.add_session(Arn=elsewhere)
     archive.emulator.add_session(Arn=None)
     archive.emulator.add_session(Arn="arn:aws:gameliftstreams:us-east-2:111122223333:streamsession/../x")
     archive.emulator.add_session(Arn="not-an-arn")
@@ -65,7 +70,11 @@ def test_malformed_list_items_never_crash_a_run(archive: Archive) -> None:
     assert summary["ok"] is True
     assert summary["total"]["skipped"] == 3
     records = {r["session_arn"]: r for r in archive.objects().values()}
-    assert set(records) == {good, odd["Arn"]}
+    assert set(records) == {good, odd["Arn"], undated, elsewhere}
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    keys = {r["session_arn"]: k for k, r in archive.objects().items()}
+    assert f"/created_date={today}/" in keys[undated] and records[undated]["created_at"] is None
+    assert keys[elsewhere].startswith("sessions/source_region=eu-central-1/")
     assert records[odd["Arn"]]["status"] == "WARPING"
     assert records[odd["Arn"]]["status_reason"] == "cosmicRay"
     assert records[odd["Arn"]]["location"] is None
