@@ -49,7 +49,7 @@ def _wire(settings: Settings) -> Wiring:
     config = Config(
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=5,
-        read_timeout=30,
+        read_timeout=settings.read_timeout_seconds,
         max_pool_connections=settings.max_concurrency + 4,
         user_agent_extra="gameliftstreams-session-archiver",
     )
