@@ -1,0 +1,1 @@
+"""The CDK app of the GameLift Streams session archiver: small constructs composed by `infra.stack`."""

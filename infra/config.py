@@ -1,0 +1,263 @@
+"""CDK context -> one validated, typed configuration, so a bad value fails synthesis before any resource exists.
+
+Every key has a default here and the same default in `cdk.json` (a test keeps them equal). Values come from
+`cdk.json` (JSON types) or from `-c key=value` (always strings), so each parser accepts both. Errors name the
+context key and the expected form.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# Same rules as lambdas/archiver/settings.py (a test checks both agree): the prefix is part of every S3 key
+# and of the Athena projection template, so only S3 "safe characters", segments ending in "/".
+_PREFIX = re.compile(r"(?:[A-Za-z0-9!_.*'()-]+/)+")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+# Deliberately simple: one "@", no spaces, a dot in the domain. SNS does the real check by mailing it.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_KMS_KEY_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:kms:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:key/[a-zA-Z0-9-]{1,128}")
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+_GLUE_NAME = re.compile(r"[a-z0-9_]{1,255}")  # Athena folds Glue names to lower case; keep them so
+_WORKGROUP_NAME = re.compile(r"[a-zA-Z0-9._-]{1,128}")
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+REMOVAL_POLICIES = ("retain", "destroy")
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+# Key -> default. `cdk.json` carries the same values; "" means "not set" for the optional keys.
+DEFAULTS: dict[str, object] = {
+    "stack_name": "GameLiftStreamsSessionArchiver",
+    "schedule_minutes": 15,
+    "source_regions": "",
+    "record_prefix": "sessions/",
+    "log_retention_days": 90,
+    "log_level": "INFO",
+    "alarm_email": "",
+    "data_removal_policy": "retain",
+    "lambda_memory_mb": 512,
+    "lambda_timeout_seconds": 300,
+    "time_budget_margin_seconds": 30,
+    "kms_key_arn": "",
+    "keep_environment_variable_values": False,
+    "athena_bytes_scanned_cutoff_mb": 10240,
+    "noncurrent_version_expiration_days": 90,
+    "access_log_expiration_days": 365,
+    "glue_database_name": "gameliftstreams_archive",
+    "athena_workgroup_name": "gameliftstreams-archive",
+}
+
+# Key -> the expected form, as the error messages and docs/DEPLOY.md state it.
+FORMS: dict[str, str] = {
+    "stack_name": "a CloudFormation stack name: a letter, then up to 127 letters, digits or '-'",
+    "schedule_minutes": (
+        "a whole number of minutes from 1 to 720 (the run interval), "
+        "not less than lambda_timeout_seconds rounded up to whole minutes"
+    ),
+    "source_regions": "a comma-separated list of AWS Regions such as 'us-east-2,us-west-2' (empty: the stack's Region)",
+    "record_prefix": "path segments of letters, digits and !_.*'()- each ending in '/', such as 'sessions/'",
+    "log_retention_days": "one of the CloudWatch Logs retention periods: " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+    "log_level": "one of " + ", ".join(LOG_LEVELS),
+    "alarm_email": "an e-mail address such as 'ops@example.com' (empty: no subscription)",
+    "data_removal_policy": "'retain' or 'destroy'",
+    "lambda_memory_mb": "a whole number of MB from 128 to 10240",
+    "lambda_timeout_seconds": "a whole number of seconds from 60 to 900",
+    "time_budget_margin_seconds": "a whole number of seconds from 0 to half of lambda_timeout_seconds",
+    "kms_key_arn": "a KMS key ARN such as 'arn:aws:kms:us-east-2:111122223333:key/<key id>' (empty: S3-managed keys)",
+    "keep_environment_variable_values": "true or false",
+    "athena_bytes_scanned_cutoff_mb": "a whole number of MB from 10 to 1048576",
+    "noncurrent_version_expiration_days": "a whole number of days from 1 to 3650",
+    "access_log_expiration_days": "a whole number of days from 1 to 3650",
+    "glue_database_name": "a Glue database name: 1-255 of lower-case letters, digits and '_'",
+    "athena_workgroup_name": "an Athena workgroup name: 1-128 of letters, digits and . _ -",
+}
+
+
+class ConfigError(ValueError):
+    """A malformed context value; the message names the key and the expected form."""
+
+
+@dataclass(frozen=True)
+class ArchiverConfig:
+    """Everything the stack is built from; validated, typed, immutable."""
+
+    stack_name: str
+    schedule_minutes: int
+    source_regions: tuple[str, ...]  # empty: the stack's own Region
+    record_prefix: str
+    log_retention_days: int
+    log_level: str
+    alarm_email: str | None
+    data_removal_policy: Literal["retain", "destroy"]
+    lambda_memory_mb: int
+    lambda_timeout_seconds: int
+    time_budget_margin_seconds: int
+    kms_key_arn: str | None
+    keep_environment_variable_values: bool
+    athena_bytes_scanned_cutoff_mb: int
+    noncurrent_version_expiration_days: int
+    access_log_expiration_days: int
+    glue_database_name: str
+    athena_workgroup_name: str
+
+    @property
+    def retain_data(self) -> bool:
+        """Whether buckets, table and logs outlive the stack."""
+        return self.data_removal_policy == "retain"
+
+
+def _fail(key: str, value: object) -> ConfigError:
+    return ConfigError(
+        f"Context key '{key}' has the invalid value {value!r}: expected {FORMS[key]}. "
+        f"Set it in cdk.json or with -c {key}=<value>."
+    )
+
+
+def _text(key: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _fail(key, value)
+    return str(value).strip()
+
+
+def _pattern(pattern: re.Pattern[str]) -> Callable[[str, object], str]:
+    def parse(key: str, value: object) -> str:
+        text = _text(key, value)
+        if not pattern.fullmatch(text):
+            raise _fail(key, value)
+        return text
+
+    return parse
+
+
+def _optional(pattern: re.Pattern[str]) -> Callable[[str, object], str | None]:
+    def parse(key: str, value: object) -> str | None:
+        if value is None:
+            return None
+        text = _text(key, value)
+        if not text:
+            return None
+        if not pattern.fullmatch(text):
+            raise _fail(key, value)
+        return text
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str, object], int]:
+    def parse(key: str, value: object) -> int:
+        if isinstance(value, bool):
+            raise _fail(key, value)
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and value.strip().isdigit():
+            number = int(value.strip())
+        else:
+            raise _fail(key, value)
+        if not low <= number <= high:
+            raise _fail(key, value)
+        return number
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...], *, fold: Callable[[str], str] = str.lower) -> Callable[[str, object], str]:
+    def parse(key: str, value: object) -> str:
+        text = fold(_text(key, value))
+        if text not in choices:
+            raise _fail(key, value)
+        return text
+
+    return parse
+
+
+def _retention(key: str, value: object) -> int:
+    days = _integer(1, 3653)(key, value)
+    if days not in LOG_RETENTION_DAYS:
+        raise _fail(key, value)
+    return days
+
+
+def _flag(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(key, value).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _fail(key, value)
+
+
+def _regions(key: str, value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        parts = [item.strip() if isinstance(item, str) else item for item in value]
+    elif isinstance(value, str):
+        parts = [part.strip() for part in value.split(",")] if value.strip() else []
+    else:
+        raise _fail(key, value)
+    if any(not isinstance(part, str) or not _REGION.fullmatch(part) for part in parts):
+        raise _fail(key, value)
+    return tuple(dict.fromkeys(str(part) for part in parts))
+
+
+def _prefix(key: str, value: object) -> str:
+    text = _text(key, value)
+    if not _PREFIX.fullmatch(text) or any(part in {".", ".."} for part in text.split("/")):
+        raise _fail(key, value)
+    return text
+
+
+_PARSERS: dict[str, Callable[[str, object], Any]] = {
+    "stack_name": _pattern(_STACK_NAME),
+    "schedule_minutes": _integer(1, 720),
+    "source_regions": _regions,
+    "record_prefix": _prefix,
+    "log_retention_days": _retention,
+    "log_level": _choice(LOG_LEVELS, fold=str.upper),
+    "alarm_email": _optional(_EMAIL),
+    "data_removal_policy": _choice(REMOVAL_POLICIES),
+    "lambda_memory_mb": _integer(128, 10240),
+    "lambda_timeout_seconds": _integer(60, 900),
+    "time_budget_margin_seconds": _integer(0, 450),
+    "kms_key_arn": _optional(_KMS_KEY_ARN),
+    "keep_environment_variable_values": _flag,
+    "athena_bytes_scanned_cutoff_mb": _integer(10, 1_048_576),
+    "noncurrent_version_expiration_days": _integer(1, 3650),
+    "access_log_expiration_days": _integer(1, 3650),
+    "glue_database_name": _pattern(_GLUE_NAME),
+    "athena_workgroup_name": _pattern(_WORKGROUP_NAME),
+}
+
+
+def load_config(get_context: Callable[[str], object]) -> ArchiverConfig:
+    """Read every key through `get_context` (e.g. `app.node.try_get_context`), falling back to DEFAULTS."""
+    values: dict[str, Any] = {}
+    for key, parse in _PARSERS.items():
+        raw = get_context(key)
+        values[key] = parse(key, DEFAULTS[key] if raw is None else raw)
+    config = ArchiverConfig(**values)
+    # Cross-checks: a run must fit in one schedule period (else runs queue up behind the reserved
+    # concurrency of 1 and throttle), and the time budget margin must leave the run time to work.
+    if config.schedule_minutes < math.ceil(config.lambda_timeout_seconds / 60):
+        raise _fail("schedule_minutes", config.schedule_minutes)
+    if config.time_budget_margin_seconds * 2 > config.lambda_timeout_seconds:
+        raise _fail("time_budget_margin_seconds", config.time_budget_margin_seconds)
+    return config
+
+
+def load_config_from_mapping(context: Mapping[str, object]) -> ArchiverConfig:
+    """Same as load_config, from a plain mapping (tests, tools)."""
+    return load_config(context.get)

@@ -1,0 +1,59 @@
+"""The one stack a platform team deploys: storage, archiver (function + schedule), analytics, monitoring.
+
+Environment-agnostic on purpose (no `env`, no context lookups): it synthesizes without AWS credentials,
+and the Region/account come from the deploying credentials as CloudFormation pseudo parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.analytics import Analytics
+from infra.archiver import Archiver
+from infra.config import ArchiverConfig
+from infra.monitoring import Monitoring
+from infra.storage import Storage
+
+DESCRIPTION = "Archives Amazon GameLift Streams stream sessions with exported files into S3 (Athena) and DynamoDB."
+
+
+class ArchiverStack(Stack):
+    """Composes the four constructs and exports what operators and analysts need to find."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: ArchiverConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.stack_name,
+            description=DESCRIPTION,
+            analytics_reporting=False,  # no AWS::CDK::Metadata resource: nothing phones home from the template
+            **kwargs,
+        )
+        # Deliver S3 server access logs through a bucket policy (not the LogDeliveryWrite ACL, which
+        # BucketOwnerEnforced forbids), even in an app whose cdk.json lacks this feature flag.
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
+        self.config = config
+        self.storage = Storage(self, "Storage", config=config)
+        self.archiver = Archiver(self, "Archiver", config=config, storage=self.storage)
+        self.analytics = Analytics(self, "Analytics", config=config, storage=self.storage)
+        self.monitoring = Monitoring(self, "Monitoring", config=config, archiver=self.archiver)
+
+        outputs = {
+            "LedgerTableName": (self.storage.table.table_name, "DynamoDB ledger of archived sessions"),
+            "ArchiveBucketName": (self.storage.archive_bucket.bucket_name, "S3 bucket holding the session records"),
+            "RecordPrefix": (config.record_prefix, "Key prefix of the session records in the archive bucket"),
+            "AccessLogBucketName": (self.storage.access_log_bucket.bucket_name, "S3 server access logs"),
+            "GlueDatabaseName": (self.analytics.database.database_name, "Glue database of the archive"),
+            "GlueTableName": (self.analytics.table.table_name, "Glue table (partition projection) over the records"),
+            "AthenaWorkGroupName": (self.analytics.workgroup.ref, "Athena workgroup for querying the archive"),
+            "AthenaResultsBucketName": (self.analytics.results_bucket.bucket_name, "Athena query results"),
+            "FunctionName": (self.archiver.function.function_name, "The archiver Lambda function"),
+            "FailedRunsQueueUrl": (self.archiver.failure_queue.queue_url, "Failed invocations and schedules"),
+            "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic of the archiver's alarms"),
+            "DashboardUrl": (self.monitoring.dashboard_url, "CloudWatch dashboard of the archiver"),
+        }
+        for output_id, (value, description) in outputs.items():
+            CfnOutput(self, output_id, value=value, description=description)

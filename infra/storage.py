@@ -1,0 +1,119 @@
+"""Where the archive lives: the record bucket, its access-log bucket and the DynamoDB ledger.
+
+These hold the only lasting copy of session history (the service keeps ~90 days), so they are retained
+by default, versioned (the bucket) or point-in-time recoverable (the table), and locked down.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from archiver import records
+from infra.config import ArchiverConfig
+
+
+def removal_policy(config: ArchiverConfig) -> RemovalPolicy:
+    """The configured fate of data-bearing resources on stack deletion."""
+    return RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+
+
+def secure_bucket(
+    scope: Construct,
+    construct_id: str,
+    config: ArchiverConfig,
+    *,
+    encryption_key: kms.IKey | None = None,
+    access_logs: s3.IBucket | None = None,
+    access_logs_prefix: str | None = None,
+    versioned: bool = False,
+    lifecycle_rules: list[s3.LifecycleRule] | None = None,
+) -> s3.Bucket:
+    """A bucket with the baseline every bucket here gets: no public access, TLS 1.2+ only, encrypted, owner-only."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        encryption=s3.BucketEncryption.KMS if encryption_key else s3.BucketEncryption.S3_MANAGED,
+        encryption_key=encryption_key,
+        bucket_key_enabled=True if encryption_key else None,
+        versioned=versioned,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=access_logs_prefix,
+        lifecycle_rules=lifecycle_rules,
+        removal_policy=removal_policy(config),
+        # With `destroy`, empty the bucket on stack deletion; otherwise CloudFormation cannot delete it.
+        auto_delete_objects=not config.retain_data,
+    )
+
+
+class Storage(Construct):
+    """The archive bucket (records), the access-log bucket, and the ledger table of archived sessions."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: ArchiverConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.encryption_key: kms.IKey | None = (
+            kms.Key.from_key_arn(self, "ConfiguredKey", config.kms_key_arn) if config.kms_key_arn else None
+        )
+
+        # S3 server access logs can only be delivered to SSE-S3 buckets, so this one never uses the KMS key.
+        self.access_log_bucket = secure_bucket(
+            self,
+            "AccessLogBucket",
+            config,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(config.access_log_expiration_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+        )
+
+        self.archive_bucket = secure_bucket(
+            self,
+            "ArchiveBucket",
+            config,
+            encryption_key=self.encryption_key,
+            access_logs=self.access_log_bucket,
+            access_logs_prefix="archive-bucket/",
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                    expired_object_delete_marker=True,
+                )
+            ],
+        )
+        self.record_prefix = config.record_prefix
+
+        self.table = dynamodb.Table(
+            self,
+            "LedgerTable",
+            partition_key=dynamodb.Attribute(name=records.LEDGER_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=config.retain_data,
+            encryption=(
+                dynamodb.TableEncryption.CUSTOMER_MANAGED
+                if self.encryption_key
+                else dynamodb.TableEncryption.AWS_MANAGED
+            ),
+            encryption_key=self.encryption_key,
+            removal_policy=removal_policy(config),
+        )
+
+    @property
+    def records_arn_pattern(self) -> str:
+        """ARN of every record object the archiver may write: `<bucket arn>/<prefix>*`."""
+        return self.archive_bucket.arn_for_objects(f"{self.record_prefix}*")

@@ -1,0 +1,75 @@
+"""Build each app variant once per session: jsii start-up costs seconds, later stacks a fraction of one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from infra.config import load_config
+from infra.stack import ArchiverStack
+
+ROOT = Path(__file__).resolve().parents[2]
+CDK_JSON = json.loads((ROOT / "cdk.json").read_text())
+SKIP_BUNDLING: dict[str, object] = {"aws:cdk:bundling-stacks": []}
+
+# Every optional feature switched on, and every default changed where it shows in the template.
+VARIANT: dict[str, object] = {
+    "stack_name": "ArchiverVariant",
+    "source_regions": "us-east-2,us-west-2",
+    "kms_key_arn": "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "alarm_email": "ops@example.com",
+    "data_removal_policy": "destroy",
+    "schedule_minutes": "30",
+    "record_prefix": "archive/sessions/",
+    "log_retention_days": "365",
+    "lambda_memory_mb": "1024",
+    "lambda_timeout_seconds": "600",
+    "log_level": "debug",
+}
+
+
+@dataclass
+class Built:
+    """A synthesized stack and its template."""
+
+    app: cdk.App
+    stack: ArchiverStack
+    template: Template
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """The template as a dict."""
+        return dict(self.template.to_json())
+
+
+def build(overrides: dict[str, object] | None = None, *, outdir: str | None = None) -> Built:
+    """The app as `cdk synth` builds it from cdk.json (plus overrides), bundling skipped."""
+    context = {**CDK_JSON["context"], **SKIP_BUNDLING, **(overrides or {})}
+    app = cdk.App(context=context, outdir=outdir)
+    config = load_config(app.node.try_get_context)
+    stack = ArchiverStack(app, config.stack_name, config=config)
+    return Built(app, stack, Template.from_stack(stack))
+
+
+@pytest.fixture(scope="session")
+def default() -> Built:
+    """The stack with cdk.json's defaults."""
+    return build()
+
+
+@pytest.fixture(scope="session")
+def variant() -> Built:
+    """The stack with every option set (KMS, Regions, e-mail, destroy, ...)."""
+    return build(VARIANT)
+
+
+@pytest.fixture(scope="session")
+def template(default: Built) -> Template:
+    """The default stack's template."""
+    return default.template

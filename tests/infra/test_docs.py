@@ -1,0 +1,28 @@
+"""The deploy and query docs stay in step with the code they describe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.analytics import TABLE_NAME
+from infra.config import DEFAULTS, FORMS
+from infra.queries import NAMED_QUERIES, render
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULTS))
+def test_deploy_doc_lists_every_context_key_with_default_and_form(key: str) -> None:
+    text = (DOCS / "DEPLOY.md").read_text()
+    assert f"| `{key}` | `{json.dumps(DEFAULTS[key])}` | {FORMS[key]} |" in text
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_QUERIES))
+def test_query_doc_shows_each_named_query_as_deployed(name: str) -> None:
+    text = (DOCS / "QUERY.md").read_text()
+    description, sql = NAMED_QUERIES[name]
+    assert f"### `{name}`\n\n{description}\n" in text
+    assert render(sql, str(DEFAULTS["glue_database_name"]), TABLE_NAME) in text

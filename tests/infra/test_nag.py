@@ -1,0 +1,117 @@
+"""Security checks: cdk-nag AwsSolutions (every exception acknowledged with a reason), cfn-lint, and app.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint
+from constructs import IConstruct
+
+import app as cdk_app
+from infra.nag import PACK
+from tests.infra.conftest import SKIP_BUNDLING, Built
+
+ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
+# W3005: the CDK writes an explicit DependsOn on the function's role (and its default policy) that a GetAtt
+# already implies. Harmless, CDK-generated on every Lambda; everything else must be clean.
+IGNORED_LINT_RULES = ["W3005"]
+
+
+def acknowledgments(construct: IConstruct) -> dict[str, str]:
+    """Acknowledged rule ID -> reason, on this construct and its ancestors (as CDK's validation reads them)."""
+    found: dict[str, str] = {}
+    current: IConstruct | None = construct
+    while current is not None:
+        for entry in current.node.metadata:
+            if entry.type == ACKNOWLEDGED and entry.data:
+                found.update(entry.data)
+        current = current.node.scope
+    return found
+
+
+_FINDINGS: dict[int, list[tuple[str, str, str | None]]] = {}
+
+
+def nag_findings(built: Built) -> list[tuple[str, str, str | None]]:
+    """(rule, construct path, reason or None) for every AwsSolutions finding in the stack (computed once)."""
+    if id(built) not in _FINDINGS:
+        _FINDINGS[id(built)] = _nag_findings(built)
+    return _FINDINGS[id(built)]
+
+
+def _nag_findings(built: Built) -> list[tuple[str, str, str | None]]:
+    constructs = {construct.node.path: construct for construct in built.stack.node.find_all()}
+    report = AwsSolutionsChecks().validate_scope(built.stack)
+    findings = []
+    for violation in report.violations:
+        for resource in violation.violating_resources:
+            path = resource.construct_path
+            assert path is not None
+            reason = acknowledgments(constructs[path]).get(f"{PACK}::{violation.rule_name}")
+            findings.append((violation.rule_name, path, reason))
+    return findings
+
+
+@pytest.mark.parametrize("name", ["default", "variant"])
+def test_no_unacknowledged_cdk_nag_findings(name: str, request: pytest.FixtureRequest) -> None:
+    built: Built = request.getfixturevalue(name)
+    findings = nag_findings(built)
+    unacknowledged = [(rule, path) for rule, path, reason in findings if reason is None]
+    assert unacknowledged == []
+    for rule, path, reason in findings:
+        assert reason is not None
+        assert len(reason.split()) >= 8, f"{rule} at {path}: the reason must say why"
+
+
+@pytest.mark.parametrize("name", ["default", "variant"])
+def test_every_acknowledgment_matches_a_finding(name: str, request: pytest.FixtureRequest) -> None:
+    """A stale acknowledgment would silently cover a future finding."""
+    built: Built = request.getfixturevalue(name)
+    used = {(f"{PACK}::{rule}") for rule, _, _ in nag_findings(built)}
+    declared = set()
+    for construct in built.stack.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == ACKNOWLEDGED and entry.data:
+                declared.update(entry.data)
+    assert declared == used
+
+
+def _lint(template: dict[str, Any]) -> list[str]:
+    matches = lint(json.dumps(template), config=ManualArgs(regions=["us-east-2"], ignore_checks=IGNORED_LINT_RULES))
+    return [f"{match.rule.id}: {match.message}" for match in matches]
+
+
+def test_cfn_lint_default(default: Built) -> None:
+    assert _lint(default.json) == []
+
+
+def test_cfn_lint_variant(variant: Built) -> None:
+    assert _lint(variant.json) == []
+
+
+def test_app_synthesizes_with_nag_plugin_and_records_reasons(tmp_path: Path) -> None:
+    """app.py as `cdk synth` runs it: the AwsSolutions plugin passes and reports each exception with its reason."""
+    cdk_app.main(SKIP_BUNDLING, str(tmp_path))
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    (plugin,) = report["pluginReports"]
+    assert plugin["pluginName"] == PACK
+    assert plugin["conclusion"] == "success"
+    assert plugin["violations"] == []
+    assert plugin["suppressedViolations"]
+    assert all(suppressed["reason"].strip() for suppressed in plugin["suppressedViolations"])
+    assert (tmp_path / "GameLiftStreamsSessionArchiver.template.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("schedule_minutes", "often"), ("source_regions", "us-east-2 us-west-2"), ("data_removal_policy", "keep")],
+)
+def test_app_rejects_bad_context_naming_the_key(key: str, value: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cdk_app.main({key: value, **SKIP_BUNDLING}, str(tmp_path))
+    assert f"'{key}'" in str(raised.value)
+    assert "expected" in str(raised.value)

@@ -1,0 +1,588 @@
+"""Template assertions: each requirement of the deployed stack, checked on the synthesized CloudFormation."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Match
+
+from archiver import records, telemetry
+from infra import queries
+from infra.analytics import HIVE_JSON_SERDE, TABLE_NAME
+from infra.archiver import HANDLER
+from tests.infra.conftest import VARIANT, Built
+
+
+def only(built: Built, kind: str) -> tuple[str, dict[str, Any]]:
+    """The single resource of a type, as (logical id, resource)."""
+    found = built.template.find_resources(kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    logical, resource = next(iter(found.items()))
+    return logical, dict(resource)
+
+
+def function(built: Built) -> dict[str, Any]:
+    """The archiver function resource (the variant also has the CDK's bucket-emptying provider function)."""
+    function_id = built.stack.resolve(built.stack.archiver.function.function_name)["Ref"]
+    resource: dict[str, Any] = built.json["Resources"][function_id]
+    return resource
+
+
+def logical_id(built: Built, kind: str) -> str:
+    """Logical ID of the single resource of a type."""
+    return only(built, kind)[0]
+
+
+def statements(built: Built, role_fragment: str) -> list[dict[str, Any]]:
+    """All statements of the inline policies attached to the role whose logical ID contains the fragment."""
+    result: list[dict[str, Any]] = []
+    for policy in built.template.find_resources("AWS::IAM::Policy").values():
+        roles = [ref["Ref"] for ref in policy["Properties"]["Roles"]]
+        if any(role_fragment in role for role in roles):
+            result += policy["Properties"]["PolicyDocument"]["Statement"]
+    return result
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    """A statement's actions as a list."""
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+# --- Environment-agnostic -------------------------------------------------------------------------------
+
+
+def test_environment_agnostic_and_no_lookups(default: Built) -> None:
+    assert cdk.Token.is_unresolved(default.stack.account)
+    assert cdk.Token.is_unresolved(default.stack.region)
+    manifest = json.loads((Path(default.app.synth().directory) / "manifest.json").read_text())
+    assert not manifest.get("missing")  # no context lookups that would need credentials
+    assert "AWS::CDK::Metadata" not in str(default.json)
+
+
+# --- Lambda ----------------------------------------------------------------------------------------------
+
+
+def newest_python_runtime() -> str:
+    """The highest PYTHON_3_x runtime aws-cdk-lib offers."""
+    names = [name for name in dir(lambda_.Runtime) if re.fullmatch(r"PYTHON_3_\d+", name)]
+    newest = max(names, key=lambda name: int(name.rsplit("_", 1)[1]))
+    runtime: lambda_.Runtime = getattr(lambda_.Runtime, newest)
+    return runtime.name
+
+
+def test_function(default: Built) -> None:
+    _, function = only(default, "AWS::Lambda::Function")
+    props = function["Properties"]
+    assert props["Runtime"] == newest_python_runtime()
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == HANDLER == "archiver.handler.handler"
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Timeout"] == 300
+    assert props["MemorySize"] == 512
+    assert props["LoggingConfig"] == {"LogGroup": {"Ref": logical_id(default, "AWS::Logs::LogGroup")}}
+
+
+def test_function_environment(default: Built, variant: Built) -> None:
+    env = only(default, "AWS::Lambda::Function")[1]["Properties"]["Environment"]["Variables"]
+    assert env["ARCHIVE_TABLE_NAME"] == {"Ref": logical_id(default, "AWS::DynamoDB::Table")}
+    assert env["ARCHIVE_BUCKET_NAME"] == {
+        "Ref": default.stack.resolve(default.stack.storage.archive_bucket.bucket_name)["Ref"]
+    }
+    assert env["ARCHIVE_PREFIX"] == "sessions/"
+    assert env["SOURCE_REGIONS"] == {"Ref": "AWS::Region"}
+    assert env["POWERTOOLS_SERVICE_NAME"] == telemetry.SERVICE
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == telemetry.NAMESPACE
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    assert env["KEEP_ENVIRONMENT_VARIABLE_VALUES"] == "false"
+    assert env["TIME_BUDGET_MARGIN_SECONDS"] == "30"
+    variant_env = function(variant)["Properties"]["Environment"]["Variables"]
+    assert variant_env["SOURCE_REGIONS"] == "us-east-2,us-west-2"
+    assert variant_env["ARCHIVE_PREFIX"] == "archive/sessions/"
+    assert variant_env["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    variant_props = function(variant)["Properties"]
+    assert (variant_props["MemorySize"], variant_props["Timeout"]) == (1024, 600)
+
+
+def test_log_group_retention_and_removal(default: Built, variant: Built) -> None:
+    _, group = only(default, "AWS::Logs::LogGroup")
+    assert group["Properties"]["RetentionInDays"] == 90
+    assert group["DeletionPolicy"] == "Retain"
+    _, variant_group = only(variant, "AWS::Logs::LogGroup")
+    assert variant_group["Properties"]["RetentionInDays"] == 365
+    assert variant_group["DeletionPolicy"] == "Delete"
+
+
+def test_failed_invocations_go_to_an_encrypted_tls_only_queue(default: Built) -> None:
+    queue_id, queue = only(default, "AWS::SQS::Queue")
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    default.template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}},
+            "MaximumRetryAttempts": 1,
+            "MaximumEventAgeInSeconds": 900,
+        },
+    )
+    default.template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+
+
+# --- Schedule --------------------------------------------------------------------------------------------
+
+
+def test_schedule(default: Built, variant: Built) -> None:
+    queue_id = logical_id(default, "AWS::SQS::Queue")
+    function_id = logical_id(default, "AWS::Lambda::Function")
+    default.template.has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {
+            "ScheduleExpression": "rate(15 minutes)",
+            "State": "ENABLED",
+            "Target": {
+                "Arn": {"Fn::GetAtt": [function_id, "Arn"]},
+                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}},
+                "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 900},
+            },
+        },
+    )
+    variant.template.has_resource_properties("AWS::Scheduler::Schedule", {"ScheduleExpression": "rate(30 minutes)"})
+
+
+def test_schedule_role_trusts_only_scheduler_of_this_account(default: Built) -> None:
+    default.template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "sts:AssumeRole",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "scheduler.amazonaws.com"},
+                        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                    }
+                ]
+            }
+        },
+    )
+    actions = sorted(action for statement in statements(default, "ScheduleRole") for action in actions_of(statement))
+    assert actions == ["lambda:InvokeFunction", "sqs:SendMessage"]
+
+
+# --- DynamoDB --------------------------------------------------------------------------------------------
+
+
+def test_ledger_table(default: Built, variant: Built) -> None:
+    _, table = only(default, "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": records.LEDGER_PARTITION_KEY, "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "session_arn", "AttributeType": "S"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["DeletionProtectionEnabled"] is True
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    _, variant_table = only(variant, "AWS::DynamoDB::Table")
+    assert variant_table["Properties"]["SSESpecification"] == {
+        "KMSMasterKeyId": VARIANT["kms_key_arn"],
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
+    assert variant_table["Properties"]["DeletionProtectionEnabled"] is False
+    assert variant_table["DeletionPolicy"] == "Delete"
+
+
+# --- S3 --------------------------------------------------------------------------------------------------
+
+
+def test_every_bucket_blocks_public_access_is_encrypted_and_denies_non_tls(default: Built, variant: Built) -> None:
+    for built in (default, variant):
+        buckets = built.template.find_resources("AWS::S3::Bucket")
+        assert len(buckets) == 3  # archive, access logs, Athena results
+        policies = built.template.find_resources("AWS::S3::BucketPolicy").values()
+        protected = {policy["Properties"]["Bucket"]["Ref"] for policy in policies if _denies_non_tls(policy)}
+        for bucket_id, bucket in buckets.items():
+            props = bucket["Properties"]
+            assert props["PublicAccessBlockConfiguration"] == {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            }
+            assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+            assert bucket_id in protected, f"{bucket_id} has no TLS-only policy"
+
+
+def _denies_non_tls(policy: Mapping[str, Any]) -> bool:
+    return any(
+        statement["Effect"] == "Deny" and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    )
+
+
+def _bucket(built: Built, construct: Any) -> dict[str, Any]:
+    bucket_id = built.stack.resolve(construct.bucket_name)["Ref"]
+    resource: dict[str, Any] = built.json["Resources"][bucket_id]
+    return resource
+
+
+def test_archive_bucket(default: Built, variant: Built) -> None:
+    storage = default.stack.storage
+    bucket = _bucket(default, storage.archive_bucket)
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+    log_bucket_id = default.stack.resolve(storage.access_log_bucket.bucket_name)["Ref"]
+    assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": log_bucket_id}
+    assert any("NoncurrentVersionExpiration" in rule for rule in props["LifecycleConfiguration"]["Rules"])
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert _bucket(default, storage.access_log_bucket)["DeletionPolicy"] == "Retain"
+
+    variant_bucket = _bucket(variant, variant.stack.storage.archive_bucket)
+    assert variant_bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {"KMSMasterKeyID": VARIANT["kms_key_arn"], "SSEAlgorithm": "aws:kms"},
+        }
+    ]
+    assert variant_bucket["DeletionPolicy"] == "Delete"
+    # `destroy` empties buckets on deletion, or CloudFormation could not delete them.
+    assert variant.template.find_resources("Custom::S3AutoDeleteObjects")
+    assert not default.template.find_resources("Custom::S3AutoDeleteObjects")
+
+
+def test_access_log_bucket_receives_logs_of_every_other_bucket(default: Built) -> None:
+    log_bucket_id = default.stack.resolve(default.stack.storage.access_log_bucket.bucket_name)["Ref"]
+    for bucket_id, bucket in default.template.find_resources("AWS::S3::Bucket").items():
+        if bucket_id != log_bucket_id:
+            assert bucket["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": log_bucket_id}
+
+
+# --- Glue / Athena ---------------------------------------------------------------------------------------
+
+
+def _glue_table(built: Built) -> dict[str, Any]:
+    table_input: dict[str, Any] = only(built, "AWS::Glue::Table")[1]["Properties"]["TableInput"]
+    return table_input
+
+
+def test_glue_database_follows_the_data_removal_policy(default: Built, variant: Built) -> None:
+    assert only(default, "AWS::Glue::Database")[1]["DeletionPolicy"] == "Retain"
+    assert only(variant, "AWS::Glue::Database")[1]["DeletionPolicy"] == "Delete"
+
+
+def test_glue_table_matches_the_record_schema(default: Built) -> None:
+    table = _glue_table(default)
+    assert table["Name"] == TABLE_NAME
+    columns = [(column["Name"], column["Type"]) for column in table["StorageDescriptor"]["Columns"]]
+    assert columns == [(field.name, field.athena_type.replace(" ", "")) for field in records.SCHEMA]
+    partitions = [(column["Name"], column["Type"]) for column in table["PartitionKeys"]]
+    assert partitions == list(records.PARTITION_KEYS)
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == HIVE_JSON_SERDE
+    assert table["StorageDescriptor"]["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
+
+
+def test_projection_template_is_the_key_layout_the_lambda_writes(default: Built, variant: Built) -> None:
+    for built, prefix in ((default, "sessions/"), (variant, "archive/sessions/")):
+        bucket = built.stack.storage.archive_bucket
+        params = _glue_table(built)["Parameters"]
+        expected = built.stack.resolve(records.location_template(bucket.bucket_name, prefix))
+        assert params["storage.location.template"] == expected
+        assert params["projection.enabled"] == "true"
+        assert params["projection.created_date.type"] == "date"
+        assert params["projection.created_date.format"] == records.CREATED_DATE_PROJECTION_FORMAT
+        assert params["projection.created_date.range"] == "2025-01-01,NOW"
+        assert params["projection.created_date.interval"] == "1"
+        assert params["projection.created_date.interval.unit"] == "DAYS"
+        assert params["projection.source_region.type"] == "enum"
+        location = _glue_table(built)["StorageDescriptor"]["Location"]
+        assert location == built.stack.resolve(f"s3://{bucket.bucket_name}/{prefix}")
+    assert _glue_table(default)["Parameters"]["projection.source_region.values"] == {"Ref": "AWS::Region"}
+    assert _glue_table(variant)["Parameters"]["projection.source_region.values"] == "us-east-2,us-west-2"
+
+
+def test_projected_key_of_a_record_matches_object_key() -> None:
+    """Substituting projected values into the template gives exactly the key object_key() writes."""
+    from datetime import UTC, datetime
+
+    arn = records.parse_session_arn("arn:aws:gameliftstreams:us-east-2:111122223333:streamsession/sg-1/abc123")
+    assert arn is not None
+    key = records.object_key("sessions/", arn, datetime(2025, 3, 4, 5, 6, tzinfo=UTC))
+    template = records.location_template("bucket", "sessions/")
+    folder = template.replace("${source_region}", "us-east-2").replace("${created_date}", "2025-03-04")
+    assert f"s3://bucket/{key}".startswith(folder)
+    assert "/" not in f"s3://bucket/{key}".removeprefix(folder)
+
+
+def test_athena_workgroup(default: Built, variant: Built) -> None:
+    results_id = default.stack.resolve(default.stack.analytics.results_bucket.bucket_name)["Ref"]
+    default.template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "Name": "gameliftstreams-archive",
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "BytesScannedCutoffPerQuery": 10240 * 1024 * 1024,
+                "PublishCloudWatchMetricsEnabled": True,
+                "ResultConfiguration": {
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                    "OutputLocation": {"Fn::Join": ["", ["s3://", {"Ref": results_id}, "/athena-results/"]]},
+                },
+            },
+        },
+    )
+    variant.template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": {
+                "ResultConfiguration": {
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS", "KmsKey": VARIANT["kms_key_arn"]}
+                }
+            }
+        },
+    )
+
+
+def test_named_queries_are_the_queries_module(default: Built) -> None:
+    found = default.template.find_resources("AWS::Athena::NamedQuery")
+    assert len(found) == len(queries.NAMED_QUERIES) >= 5
+    workgroup_id = logical_id(default, "AWS::Athena::WorkGroup")
+    by_name = {query["Properties"]["Name"]: query["Properties"] for query in found.values()}
+    for name, (description, sql) in queries.NAMED_QUERIES.items():
+        props = by_name[name]
+        assert props["Description"] == description
+        assert props["QueryString"] == queries.render(sql, "gameliftstreams_archive", TABLE_NAME)
+        assert props["WorkGroup"] == {"Ref": workgroup_id}
+        assert props["Database"] == {"Ref": logical_id(default, "AWS::Glue::Database")}
+
+
+# --- IAM -------------------------------------------------------------------------------------------------
+
+
+def _all_policy_statements(built: Built) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for policy in built.template.find_resources("AWS::IAM::Policy").values():
+        found += policy["Properties"]["PolicyDocument"]["Statement"]
+    for role in built.template.find_resources("AWS::IAM::Role").values():
+        for inline in role["Properties"].get("Policies", []):
+            found += inline["PolicyDocument"]["Statement"]
+    return found
+
+
+def test_no_wildcard_actions_and_no_managed_policies(default: Built, variant: Built) -> None:
+    for built in (default, variant):
+        for statement in _all_policy_statements(built):
+            for action in actions_of(statement):
+                assert "*" not in action, statement
+        for role_id, role in built.template.find_resources("AWS::IAM::Role").items():
+            if "AutoDeleteObjects" not in role_id:  # the CDK's own bucket-emptying provider (destroy only)
+                assert "ManagedPolicyArns" not in role["Properties"], role_id
+
+
+def _function_statements(built: Built) -> dict[str, dict[str, Any]]:
+    found = statements(built, "FunctionRole")
+    by_action = {}
+    for statement in found:
+        for action in actions_of(statement):
+            by_action[action] = statement
+    return by_action
+
+
+def test_function_permissions_are_least_privilege(default: Built) -> None:
+    by_action = _function_statements(default)
+    assert set(by_action) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "gameliftstreams:ListStreamSessionsByAccount",
+        "gameliftstreams:GetStreamSession",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "s3:PutObject",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+    assert by_action["gameliftstreams:ListStreamSessionsByAccount"]["Resource"] == "*"
+    get = by_action["gameliftstreams:GetStreamSession"]["Resource"]
+    assert get == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":gameliftstreams:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":streamgroup/*",
+            ],
+        ]
+    }
+    table_id = logical_id(default, "AWS::DynamoDB::Table")
+    assert by_action["dynamodb:PutItem"]["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
+    assert by_action["dynamodb:BatchGetItem"]["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
+    bucket_id = default.stack.resolve(default.stack.storage.archive_bucket.bucket_name)["Ref"]
+    assert by_action["s3:PutObject"]["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/sessions/*"]]
+    }
+    assert not any(action.startswith("kms:") for action in by_action)
+
+
+def test_function_permissions_with_regions_and_kms(variant: Built) -> None:
+    by_action = _function_statements(variant)
+    resources = variant.stack.resolve(by_action["gameliftstreams:GetStreamSession"]["Resource"])
+    regions = [parts[2].split(":")[2] for parts in (resource["Fn::Join"][1] for resource in resources)]
+    assert regions == ["us-east-2", "us-west-2"]
+    kms = by_action["kms:GenerateDataKey"]
+    assert kms["Resource"] == VARIANT["kms_key_arn"]
+    assert sorted(actions_of(kms)) == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+    assert "kms:ViaService" in kms["Condition"]["StringEquals"]
+    bucket_id = variant.stack.resolve(variant.stack.storage.archive_bucket.bucket_name)["Ref"]
+    assert by_action["s3:PutObject"]["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/archive/sessions/*"]]
+    }
+
+
+# --- Monitoring ------------------------------------------------------------------------------------------
+
+
+def _alarms(built: Built) -> dict[str, dict[str, Any]]:
+    return {
+        alarm_id: alarm["Properties"]
+        for alarm_id, alarm in built.template.find_resources("AWS::CloudWatch::Alarm").items()
+    }
+
+
+def _alarm(built: Built, fragment: str) -> dict[str, Any]:
+    matches = [props for alarm_id, props in _alarms(built).items() if fragment in alarm_id]
+    assert len(matches) == 1, fragment
+    return matches[0]
+
+
+def test_alarms(default: Built) -> None:
+    assert len(_alarms(default)) == 5
+    errors = _alarm(default, "FunctionErrors")
+    assert (errors["MetricName"], errors["Namespace"]) == ("Errors", "AWS/Lambda")
+    throttles = _alarm(default, "FunctionThrottles")
+    assert (throttles["MetricName"], throttles["Namespace"]) == ("Throttles", "AWS/Lambda")
+    queue = _alarm(default, "FailedRunsQueueNotEmpty")
+    assert queue["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    service = [{"Name": "service", "Value": telemetry.SERVICE}]
+
+    failed = _alarm(default, "SessionsFailed")
+    assert (failed["Namespace"], failed["MetricName"], failed["Dimensions"]) == (
+        telemetry.NAMESPACE,
+        telemetry.FAILED,
+        service,
+    )
+    assert (failed["ComparisonOperator"], failed["Threshold"]) == ("GreaterThanThreshold", 0)
+
+    stale = _alarm(default, "NoSuccessfulRun")
+    assert (stale["Namespace"], stale["MetricName"], stale["Dimensions"]) == (
+        telemetry.NAMESPACE,
+        telemetry.RUN_COMPLETED,
+        service,
+    )
+    assert stale["ComparisonOperator"] == "LessThanThreshold"
+    assert stale["Threshold"] == 1
+    assert stale["TreatMissingData"] == "breaching"
+    assert stale["Period"] * stale["EvaluationPeriods"] == 2 * 15 * 60
+    assert stale["DatapointsToAlarm"] == stale["EvaluationPeriods"]
+
+    topic_id = logical_id(default, "AWS::SNS::Topic")
+    for props in _alarms(default).values():
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+        assert props["OKActions"] == [{"Ref": topic_id}]
+
+
+def test_alarm_topic_is_encrypted_tls_only_and_email_is_optional(default: Built, variant: Built) -> None:
+    key_id = logical_id(default, "AWS::KMS::Key")
+    default.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
+    default.template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    default.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+    default.template.resource_count_is("AWS::SNS::Subscription", 0)
+    variant.template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )
+
+
+def test_dashboard_shows_the_run_metrics(default: Built) -> None:
+    _, dashboard = only(default, "AWS::CloudWatch::Dashboard")
+    body = str(default.stack.resolve(dashboard["Properties"]["DashboardBody"]))
+    for name in (*telemetry.COUNTERS, telemetry.RUN_COMPLETED, telemetry.RUN_DURATION):
+        assert name in body
+    assert telemetry.NAMESPACE in body
+
+
+# --- Outputs ---------------------------------------------------------------------------------------------
+
+
+def test_outputs(default: Built) -> None:
+    outputs = default.json["Outputs"]
+    for name in (
+        "LedgerTableName",
+        "ArchiveBucketName",
+        "GlueDatabaseName",
+        "GlueTableName",
+        "AthenaWorkGroupName",
+        "FunctionName",
+        "DashboardUrl",
+    ):
+        assert name in outputs
+    assert "#dashboards/dashboard/" in str(outputs["DashboardUrl"]["Value"])
+
+
+def test_template_has_no_unexpected_resource_types(default: Built) -> None:
+    """A new resource type is a review point (cost, IAM, nag), not an accident."""
+    kinds = {resource["Type"] for resource in default.json["Resources"].values()}
+    assert kinds == {
+        "AWS::Athena::NamedQuery",
+        "AWS::Athena::WorkGroup",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+        "AWS::DynamoDB::Table",
+        "AWS::Glue::Database",
+        "AWS::Glue::Table",
+        "AWS::IAM::Policy",
+        "AWS::IAM::Role",
+        "AWS::KMS::Key",
+        "AWS::Lambda::EventInvokeConfig",
+        "AWS::Lambda::Function",
+        "AWS::Logs::LogGroup",
+        "AWS::S3::Bucket",
+        "AWS::S3::BucketPolicy",
+        "AWS::SNS::Topic",
+        "AWS::SNS::TopicPolicy",
+        "AWS::SQS::Queue",
+        "AWS::SQS::QueuePolicy",
+        "AWS::Scheduler::Schedule",
+    }
