@@ -35,7 +35,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 types: venv
-	$(VENV)/bin/mypy lambdas/archiver infra local bench app.py
+	$(VENV)/bin/mypy lambdas/archiver infra local $(wildcard bench) app.py tests
 
 pytest: venv
 	$(PY) -m pytest -q -m "not slow"

@@ -51,7 +51,8 @@ class Archive:
     def run(self, event: Any = None, context: Any = None) -> dict[str, Any]:
         from archiver.handler import handler
 
-        return handler({} if event is None else event, context or LambdaContext())
+        summary: dict[str, Any] = handler({} if event is None else event, context or LambdaContext())
+        return summary
 
     def objects(self) -> dict[str, dict[str, Any]]:
         """Every record in the bucket, by key."""

@@ -51,7 +51,7 @@ def resolve(value: Any, refs: dict[str, str]) -> Any:
 
 
 def only(template: dict[str, Any], kind: str) -> dict[str, Any]:
-    found = [r["Properties"] for r in template["Resources"].values() if r["Type"] == kind]
+    found: list[dict[str, Any]] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == kind]
     assert len(found) == 1, f"expected one {kind}"
     return found[0]
 
