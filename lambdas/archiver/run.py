@@ -1,12 +1,17 @@
 """The pipeline of one run: list pages -> which are new -> enrich -> write S3 then DynamoDB -> summary.
 
 Per Region, the listing thread only lists (it is the critical path: pages come one after another),
-a single dedup thread asks DynamoDB about each page in order, and a bounded pool archives the new
-sessions. Queues between the stages are bounded, so memory does not grow with the number listed.
+a single dedup thread asks DynamoDB about each page in order, and a fixed pool of workers archives the
+new sessions. The queues between the stages are bounded, so memory does not grow with the number listed:
+at most PAGES_IN_FLIGHT pages wait for the dedup stage, and at most PENDING_LIMIT new sessions (an ARN and
+a timestamp each, ~250 bytes) wait for a worker. The second bound is deliberately large: the newest
+sessions, listed first, are the new ones, and the listing must not stall behind their GetStreamSession
+calls (paced by the quota) while the rest of the pages could be listed and checked meanwhile.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +41,8 @@ from archiver.store import RecordStore
 
 logger = Logger(service=telemetry.SERVICE, child=True)  # a child of the handler's logger, by name
 
-PAGES_IN_FLIGHT = 2  # pages listed ahead of the dedup stage
+PAGES_IN_FLIGHT = 4  # pages listed ahead of the dedup stage (~150 KB each): absorbs jitter of either call
+PENDING_LIMIT = 10_000  # new sessions found ahead of the workers: ~2.5 MB, over 500 s of work at 20/s
 
 
 class Budget:
@@ -141,7 +147,8 @@ class RegionRun:
         self._lock = threading.Lock()
         self._seen: set[str] = set()  # new sessions taken this run: grows with new, not with listed
         self._fatal: str | None = None
-        self._session_slots = threading.BoundedSemaphore(settings.max_concurrency * 2)
+        # Compact entries (ARN, listed CreatedAt): the full list item is not kept once a page is checked.
+        self._pending: queue.Queue[tuple[str, Any] | None] = queue.Queue(PENDING_LIMIT)
         self._page_slots = threading.BoundedSemaphore(PAGES_IN_FLIGHT)
 
     def _count(self, **deltas: int) -> None:
@@ -161,12 +168,17 @@ class RegionRun:
     def run(self) -> RegionReport:
         started = time.monotonic()
         error: str | None = None
-        workers = ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix=f"archive-{self.region}")
+        workers = [
+            threading.Thread(target=self._work, name=f"archive-{self.region}-{n}")
+            for n in range(self.settings.max_concurrency)
+        ]
+        for worker in workers:
+            worker.start()
         dedup = ThreadPoolExecutor(1, thread_name_prefix=f"dedup-{self.region}")
         try:
             for items in self.source.pages(self.keep_going):
                 self._page_slots.acquire()
-                dedup.submit(self._dedup_page, items, workers)
+                dedup.submit(self._dedup_page, items)
         except FatalError as fatal:
             self._fail(fatal)
         except ListingFailed as failure:
@@ -177,7 +189,10 @@ class RegionRun:
             logger.error("Listing failed", extra={"region": self.region, "error": error})
         finally:
             dedup.shutdown(wait=True)
-            workers.shutdown(wait=True)
+            for _ in workers:
+                self._pending.put(None)  # one stop marker per worker, after every queued session
+            for worker in workers:
+                worker.join()
         return RegionReport(
             region=self.region,
             counts=self.counts,
@@ -205,7 +220,7 @@ class RegionRun:
             usable.append((arn, item))
         return usable
 
-    def _dedup_page(self, items: list[dict[str, Any]], workers: ThreadPoolExecutor) -> None:
+    def _dedup_page(self, items: list[dict[str, Any]]) -> None:
         try:
             self._count(listed=len(items))
             if self._fatal is not None:
@@ -237,13 +252,20 @@ class RegionRun:
                 if not self.keep_going():
                     self._count(deferred=1)
                     continue
-                self._session_slots.acquire()
-                workers.submit(self._archive_one, arn, item)
+                self._pending.put((arn.arn, item.get("CreatedAt")))  # blocks only past PENDING_LIMIT
         except Exception as bug:  # never lose one silently inside an executor
             logger.exception("Unexpected error while checking a page", extra={"region": self.region})
             self._fail(FatalError(f"unexpected error while checking a page: {bug!r}"))
         finally:
             self._page_slots.release()
+
+    def _work(self) -> None:
+        """A worker: archive queued sessions until the stop marker."""
+        while (entry := self._pending.get()) is not None:
+            arn_text, listed_created_at = entry
+            arn = parse_session_arn(arn_text)
+            if arn is not None:  # always: it was parsed before it was queued
+                self._archive_one(arn, {"CreatedAt": listed_created_at})
 
     def _archive_one(self, arn: SessionArn, listed: Mapping[str, Any]) -> None:
         try:
@@ -263,8 +285,6 @@ class RegionRun:
         except Exception:  # a bug or an input we did not foresee must not stop the other sessions
             self._count(failed=1)
             logger.exception("Session not archived (unexpected error)", extra={"session_arn": arn.arn})
-        finally:
-            self._session_slots.release()
 
     def _archive(self, arn: SessionArn, listed: Mapping[str, Any]) -> dict[str, int]:
         """S3 first, DynamoDB second: the item exists only if the object does."""
