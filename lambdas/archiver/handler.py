@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -78,6 +79,19 @@ def _current_wiring() -> Wiring:
     if _wiring is None or _wiring[0] != fingerprint:
         _wiring = (fingerprint, _wire(load_settings()))
     return _wiring[1]
+
+
+def _prewarm() -> None:
+    """Build the clients at import, i.e. in the Lambda INIT phase, so the invocation spends its time archiving.
+
+    A bad environment is not an import error: the invocation reports it as before (ConfigError naming the
+    variable), and builds the clients then.
+    """
+    with contextlib.suppress(Exception):  # the first invocation raises the same error, with its message
+        _current_wiring()
+
+
+_prewarm()
 
 
 @metrics.log_metrics
