@@ -72,7 +72,8 @@ OBJECT_SUFFIX = ".json"
 def object_key(prefix: str, arn: SessionArn, created_at: datetime) -> str:
     """Key of a session's record: only ARN parts and the immutable creation date, so a retry overwrites."""
     partitions = PARTITION_TEMPLATE.replace("${source_region}", arn.region).replace(
-        "${created_date}", created_at.astimezone(UTC).strftime(CREATED_DATE_FORMAT)
+        "${created_date}",
+        created_at.astimezone(UTC).date().isoformat(),  # CREATED_DATE_FORMAT, year zero-padded
     )
     return f"{prefix}{partitions}{arn.stream_group_id}_{arn.session_id}{OBJECT_SUFFIX}"
 
@@ -102,15 +103,19 @@ def athena_timestamp(value: object) -> str | None:
     moment = to_utc(value)
     if moment is None:
         return None
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    # isoformat, not strftime: strftime("%Y") drops the zero padding of years before 1000 on Linux.
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_INT_RANGE = range(-(2**31), 2**31)  # Athena `int` is 32-bit: a larger value would make the record unreadable
+
+
 def _integer(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value in _INT_RANGE else None
 
 
 def _boolean(value: object) -> bool | None:
