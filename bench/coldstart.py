@@ -1,0 +1,151 @@
+"""Cold start: the handler's import time (fresh processes, median) and the deployment package's size."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS = ROOT / "lambdas"
+# As infra/archiver.py and infra/bundling.py build the asset: the function's runtime and architecture, and
+# the distributions the Lambda Python runtime provides (removed from the asset).
+LAMBDA_PYTHON = "3.14"
+LAMBDA_PLATFORM = "manylinux2014_aarch64"
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+
+_IMPORT_PROBE = (
+    "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"  # seconds, one line
+)
+
+
+@dataclass
+class ColdStart:
+    runs: int
+    import_handler_s: float  # `import archiver.handler` with a valid environment: modules + clients (INIT)
+    import_handler_no_clients_s: float  # the same with an invalid environment: modules only
+    import_xray_s: float  # `import aws_xray_sdk.core` alone (Powertools Tracer needs it)
+    import_boto3_s: float  # `import boto3` alone
+    process_s: float  # whole `python -c "import archiver.handler"` process, interpreter start included
+
+
+def _env(valid: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARCHIVE_", "SOURCE_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(LAMBDAS)]),
+        PYTHONDONTWRITEBYTECODE="1",
+        AWS_DEFAULT_REGION="us-east-2",
+        AWS_REGION="us-east-2",
+        AWS_ACCESS_KEY_ID="AKIALOCALSTACKTEST00",
+        AWS_SECRET_ACCESS_KEY="local-bench-dummy-secret",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    if valid:
+        env.update(ARCHIVE_TABLE_NAME="bench-archive", ARCHIVE_BUCKET_NAME="bench-archive-bucket")
+    return env
+
+
+def _import_seconds(module: str, valid: bool, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", _IMPORT_PROBE.format(module=module)],
+            env=_env(valid),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def _process_seconds(runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import archiver.handler"], env=_env(True), check=True)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def measure_imports(runs: int = 7) -> ColdStart:
+    """Median over `runs` fresh processes each (bytecode caches warm, as in a deployed function)."""
+    _import_seconds("archiver.handler", True, 1)  # compile .pyc files once, outside the samples
+    return ColdStart(
+        runs=runs,
+        import_handler_s=_import_seconds("archiver.handler", True, runs),
+        import_handler_no_clients_s=_import_seconds("archiver.handler", False, runs),
+        import_xray_s=_import_seconds("aws_xray_sdk.core", True, runs),
+        import_boto3_s=_import_seconds("boto3", True, runs),
+        process_s=_process_seconds(runs),
+    )
+
+
+@dataclass
+class PackageSize:
+    unzipped_bytes: int
+    zipped_bytes: int
+    files: int
+    runtime_provided_bytes: int  # boto3/botocore/s3transfer that pip pulled in and the asset leaves out
+    note: str = ""
+
+
+def _tree_size(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
+def measure_package() -> PackageSize | None:
+    """Build the asset as infra/bundling.py does (pip for the Lambda platform, minus the runtime's SDK)."""
+    with tempfile.TemporaryDirectory(prefix="bench-asset-") as tmp:
+        target = Path(tmp, "asset")
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--requirement",
+            str(LAMBDAS / "requirements.txt"),
+            "--target",
+            str(target),
+            "--platform",
+            LAMBDA_PLATFORM,
+            "--implementation",
+            "cp",
+            "--python-version",
+            LAMBDA_PYTHON,
+            "--only-binary=:all:",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--quiet",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            print(f"package size not measured: pip failed: {result.stderr.strip()[-500:]}", file=sys.stderr)
+            return None
+        provided = 0
+        for entry in list(target.iterdir()):
+            name = entry.name.lower()
+            if any(name == dist or name.startswith(f"{dist}-") for dist in RUNTIME_PROVIDED):
+                provided += _tree_size(entry)[0] if entry.is_dir() else entry.stat().st_size
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        shutil.rmtree(target / "bin", ignore_errors=True)
+        shutil.copytree(
+            LAMBDAS / "archiver", target / "archiver", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+        unzipped, files = _tree_size(target)
+        archive = Path(tmp, "asset.zip")
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(p for p in target.rglob("*") if p.is_file()):
+                zf.write(path, path.relative_to(target))
+        return PackageSize(unzipped, archive.stat().st_size, files, provided)
