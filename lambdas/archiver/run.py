@@ -43,6 +43,20 @@ logger = Logger(service=telemetry.SERVICE, child=True)  # a child of the handler
 
 PAGES_IN_FLIGHT = 4  # pages listed ahead of the dedup stage (~150 KB each): absorbs jitter of either call
 PENDING_LIMIT = 10_000  # new sessions found ahead of the workers: ~2.5 MB, over 500 s of work at 20/s
+ITEM_VALUE_LIMIT = 2_048  # characters of an API value copied into the DynamoDB item (an S3 URI is ~1,100 at most)
+
+
+def _fits_item(value: str) -> bool:
+    """Whether DynamoDB accepts this API value in the item: bounded (an item is at most 400 KB) and valid
+    UTF-8 (no lone surrogates). Otherwise the item omits it (the S3 record keeps it), or the session could
+    never be marked archived and every run would rewrite its object."""
+    if len(value) > ITEM_VALUE_LIMIT:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Budget:
@@ -305,7 +319,7 @@ class RegionRun:
         item = {"s3_key": key, "schema_version": str(SCHEMA_VERSION)}
         for name in ("archived_at", "created_at", "export_output_uri"):
             value = record[name]
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and value and _fits_item(value):
                 item[name] = value
         if self.ledger.mark_archived(arn.arn, item):
             logger.debug("Session archived", extra={"session_arn": arn.arn, "s3_key": key})
