@@ -201,6 +201,9 @@ class RegionRun:
         except TRANSIENT_ERRORS as failure:
             error = f"ListStreamSessionsByAccount in {self.region} failed after retries: {failure}"
             logger.error("Listing failed", extra={"region": self.region, "error": error})
+        except Exception as unreadable:  # e.g. botocore cannot parse a page: fail this Region, not the whole run
+            error = f"ListStreamSessionsByAccount in {self.region} returned an unreadable page: {unreadable!r}"[:1000]
+            logger.exception("Listing failed", extra={"region": self.region, "error": error})
         finally:
             dedup.shutdown(wait=True)
             for _ in workers:
