@@ -298,7 +298,7 @@ def document(results: Results, chart_path: Path | None) -> str:
         "  **naive** = the same for `bench/naive.py`, after its imports and clients.",
         "- **calls** are counted by the servers (the emulator, and the proxy in front of moto), retries included.",
         "  **throttled** = calls the emulator's quota answered with `ThrottlingException`, and their share of all",
-        "  calls of the run. **peak RSS** = `ru_maxrss` of the program's own process.",
+        "  calls of the run. **peak RSS** = the program's own peak resident memory (`VmHWM`).",
         "- **load 1m** = the machine's 1-minute load average as each run started (archiver / naive). The",
         "  benchmark's own servers account for about 1; more means other work was sharing the 2 cores.",
     ]
@@ -410,7 +410,7 @@ def _memory_section(results: Results) -> list[str]:
     lines = [
         "## Memory",
         "",
-        "Peak RSS of the archiver's process (`ru_maxrss`), and after its imports and clients:",
+        "Peak resident memory of the archiver's process (`VmHWM`), and after its imports and clients:",
         "",
         "| N listed | k new | after import MB | peak MB |",
         "|---|---|---|---|",

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.servers import Backends, Topology, server_env
+from bench.servers import Backends, Topology, die_with_parent, server_env
 
 PAGE_SIZE = 100
 DEFAULT_POINTS = (
@@ -216,7 +216,14 @@ def run_once(config: Config, program: str, sessions: int, new: int, log_dir: Pat
             command += ["--cap", str(config.naive_cap_s)]
         load = os.getloadavg()[0]
         with open(log_dir / f"{program}-{sessions}-{new}.log", "w", encoding="utf-8") as log:
-            done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+            done = subprocess.run(
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+                preexec_fn=die_with_parent,
+            )
         if done.returncode != 0:
             tail = (log_dir / f"{program}-{sessions}-{new}.log").read_text(encoding="utf-8")[-3000:]
             raise RuntimeError(f"{program} failed (exit {done.returncode}) at N={sessions}, k={new}:\n{tail}")

@@ -257,7 +257,7 @@ class Backends:
     def _spawn(self, command: list[str], env: dict[str, str], stdin: bool = False) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             command,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - the orchestrator starts servers from one thread
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - the orchestrator starts servers from one thread
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -353,7 +353,7 @@ def server_env() -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the orchestrator dies, so no server outlives a killed benchmark."""
     try:
         import ctypes
