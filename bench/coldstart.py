@@ -21,9 +21,8 @@ LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 
-_IMPORT_PROBE = (
-    "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"  # seconds, one line
-)
+# Seconds to import `module` (after `before`, untimed), printed on one line.
+_IMPORT_PROBE = "{before}; import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 
 
 @dataclass
@@ -31,7 +30,7 @@ class ColdStart:
     runs: int
     import_handler_s: float  # `import archiver.handler` with a valid environment: modules + clients (INIT)
     import_handler_no_clients_s: float  # the same with an invalid environment: modules only
-    import_xray_s: float  # `import aws_xray_sdk.core` alone (Powertools Tracer needs it)
+    import_xray_s: float  # `import aws_xray_sdk.core` after boto3 (Powertools Tracer needs it): its own cost
     import_boto3_s: float  # `import boto3` alone
     process_s: float  # whole `python -c "import archiver.handler"` process, interpreter start included
 
@@ -54,11 +53,11 @@ def _env(valid: bool) -> dict[str, str]:
     return env
 
 
-def _import_seconds(module: str, valid: bool, runs: int) -> float:
+def _import_seconds(module: str, valid: bool, runs: int, before: str = "pass") -> float:
     samples = []
     for _ in range(runs):
         out = subprocess.run(
-            [sys.executable, "-c", _IMPORT_PROBE.format(module=module)],
+            [sys.executable, "-c", _IMPORT_PROBE.format(module=module, before=before)],
             env=_env(valid),
             capture_output=True,
             text=True,
@@ -84,7 +83,7 @@ def measure_imports(runs: int = 7) -> ColdStart:
         runs=runs,
         import_handler_s=_import_seconds("archiver.handler", True, runs),
         import_handler_no_clients_s=_import_seconds("archiver.handler", False, runs),
-        import_xray_s=_import_seconds("aws_xray_sdk.core", True, runs),
+        import_xray_s=_import_seconds("aws_xray_sdk.core", True, runs, before="import boto3"),
         import_boto3_s=_import_seconds("boto3", True, runs),
         process_s=_process_seconds(runs),
     )

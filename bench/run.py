@@ -343,6 +343,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--chart", default=str(ROOT / "docs" / "performance.png"), help="'' for no chart")
     parser.add_argument("--json", default=str(ROOT / "docs" / "performance.json"), help="results; '' for none")
     parser.add_argument("--from-json", default="", help="no run: render the table, doc and chart of this file")
+    parser.add_argument("--remeasure-coldstart", action="store_true", help="with --from-json: cold start again")
     parser.add_argument(
         "--calibration-samples",
         type=int,
@@ -415,6 +416,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.from_json:  # re-render the table, doc and chart of an earlier run
         results = report.Results.from_dict(json.loads(Path(args.from_json).read_text(encoding="utf-8")))
+        if args.remeasure_coldstart:
+            from bench import coldstart
+
+            cold, package = coldstart.measure_imports(), coldstart.measure_package()
+            results.cold_start = asdict(cold)
+            results.package = asdict(package) if package else None
+            Path(args.from_json).write_text(json.dumps(results.as_dict(), indent=2) + "\n", encoding="utf-8")
     else:
         command = " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])
         results = measure(args, command)
