@@ -313,18 +313,16 @@ def machine() -> dict[str, str]:
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:
         pass
-    import boto3
-    import botocore
-    import moto
+    from importlib.metadata import version  # not `import moto`: seconds, for a version string
 
     return {
         "cpu": f"{os.cpu_count()} x {cpu}",
         "memory": memory,
         "os": platform.platform(),
         "python": platform.python_version(),
-        "boto3": boto3.__version__,
-        "botocore": botocore.__version__,
-        "moto": moto.__version__,
+        "boto3": version("boto3"),
+        "botocore": version("botocore"),
+        "moto": version("moto"),
     }
 
 
