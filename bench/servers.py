@@ -27,8 +27,9 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
+
+from local.faults import Service
 
 ACCESS_KEY_ID = "AKIALOCALSTACKTEST00"  # moto accepts any credentials; these never leave 127.0.0.1
 SECRET_ACCESS_KEY = "local-bench-dummy-secret"  # a dummy: moto accepts anything
@@ -189,7 +190,7 @@ class Topology:
 
 
 @dataclass
-class Backends:
+class Backends(Service):
     """The servers of one run: N sessions listed, of which the newest `new` are not archived yet."""
 
     topology: Topology
@@ -332,14 +333,6 @@ class Backends:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def server_env() -> dict[str, str]:

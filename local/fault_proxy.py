@@ -273,28 +273,7 @@ class _Handler(QuietHandler):
         assert isinstance(app, FaultProxy)
         return app
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._handle()
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_OPTIONS(self) -> None:  # noqa: N802
-        self._handle()
-
-    def _handle(self) -> None:
+    def serve(self) -> None:
         proxy = self.proxy
         body = self.read_body()
         split = urlsplit(self.path)

@@ -423,6 +423,24 @@ def drop_connection(handler: BaseHTTPRequestHandler) -> None:
         handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
+class Service:
+    """Something local that runs between `start()` and `stop()`; a context manager for both."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler that does not log every request to stderr."""
 
@@ -430,6 +448,31 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logs: a benchmark makes tens of thousands of them."""
+
+    def serve(self) -> None:
+        """Answer the request, whatever its method: each server implements this once."""
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self.serve()
+
+    def do_HEAD(self) -> None:
+        self.serve()
+
+    def do_PUT(self) -> None:
+        self.serve()
+
+    def do_POST(self) -> None:
+        self.serve()
+
+    def do_DELETE(self) -> None:
+        self.serve()
+
+    def do_PATCH(self) -> None:
+        self.serve()
+
+    def do_OPTIONS(self) -> None:
+        self.serve()
 
     _pending_call: Callable[[int | None], None] | None = None
 
@@ -506,7 +549,7 @@ class _LoopbackHTTPServer(ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-class BackgroundHTTPServer:
+class BackgroundHTTPServer(Service):
     """Start/stop/context-manager lifecycle on 127.0.0.1 with daemon handler threads."""
 
     handler_class: type[BaseHTTPRequestHandler] = QuietHandler
@@ -567,11 +610,3 @@ class BackgroundHTTPServer:
 
     def reset_calls(self) -> None:
         self.log.reset()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

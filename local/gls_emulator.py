@@ -736,21 +736,6 @@ class _Handler(QuietHandler):
         assert isinstance(app, GameLiftStreamsEmulator)
         return app
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._dispatch()
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        self._dispatch()
-
-    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
-        self._dispatch()
-
-    def do_DELETE(self) -> None:  # noqa: N802 - http.server's naming
-        self._dispatch()
-
-    def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
-        self._dispatch()
-
     def _send_json(self, status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> None:
         try:
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -774,7 +759,7 @@ class _Handler(QuietHandler):
             [("x-amzn-ErrorType", error.error_type)],
         )
 
-    def _dispatch(self) -> None:
+    def serve(self) -> None:
         emulator = self.emulator
         body = self.read_body()
         split = urlsplit(self.path)

@@ -13,13 +13,13 @@ import os
 import socket
 import threading
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, Protocol, Self
 
 import boto3
 from moto.server import ThreadedMotoServer
 
 from local.fault_proxy import FaultProxy
+from local.faults import Service
 from local.gls_emulator import GameLiftStreamsEmulator
 
 DUMMY_ACCESS_KEY_ID = "AKIALOCALSTACKTEST00"
@@ -43,7 +43,7 @@ class _MonkeyPatch(Protocol):
     def delenv(self, name: str, raising: bool = ...) -> None: ...
 
 
-class LocalStack:
+class LocalStack(Service):
     """moto + FaultProxy + GameLiftStreamsEmulator, started together, stopped together."""
 
     def __init__(self, seed: int = 0, region: str = "us-east-2") -> None:
@@ -99,14 +99,6 @@ class LocalStack:
             with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
                 pass
             stopper.join(0.01)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- parts -----------------------------------------------------------------------------------------
 
