@@ -24,7 +24,8 @@ from infra.storage import Storage, removal_policy, secure_bucket
 TABLE_NAME = "stream_sessions"
 RESULTS_PREFIX = "athena-results/"
 RESULTS_EXPIRATION_DAYS = 30
-PROJECTION_START_DATE = "2025-01-01"  # before Amazon GameLift Streams existed: no session is older
+# Before Amazon GameLift Streams existed, so no session is older; also the key date of undated sessions.
+PROJECTION_START_DATE = records.UNDATED_CREATED_AT.strftime("%Y-%m-%d")
 ENGINE_VERSION = "Athena engine version 3"
 HIVE_JSON_SERDE = "org.apache.hive.hcatalog.data.JsonSerDe"
 _GLUE_COMMENT_LIMIT = 255

@@ -66,6 +66,10 @@ PARTITION_KEYS: tuple[tuple[str, str], ...] = (("source_region", "string"), ("cr
 PARTITION_TEMPLATE = "source_region=${source_region}/created_date=${created_date}/"
 CREATED_DATE_FORMAT = "%Y-%m-%d"  # Athena projection format: yyyy-MM-dd
 CREATED_DATE_PROJECTION_FORMAT = "yyyy-MM-dd"
+# The key date of a session the API returns without CreatedAt (never seen): fixed, so a retry after a crash
+# writes the same key; before GameLift Streams existed, so it cannot be mistaken for a real day; and the
+# first day of the Athena projection, so the record stays queryable.
+UNDATED_CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 OBJECT_SUFFIX = ".json"
 
 

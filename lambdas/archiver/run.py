@@ -27,6 +27,7 @@ from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
 from archiver.ledger import Ledger, LedgerUnavailable
 from archiver.records import (
     SCHEMA_VERSION,
+    UNDATED_CREATED_AT,
     Context,
     SessionArn,
     build_record,
@@ -312,10 +313,8 @@ class RegionRun:
         now = self.now()
         created = created_at(detail, listed)
         if created is None:  # never seen from AWS; keep the session rather than lose it
-            logger.warning(
-                "Session has no CreatedAt; keyed by the archive date instead", extra={"session_arn": arn.arn}
-            )
-            created = now
+            logger.warning("Session has no CreatedAt; keyed by the undated day", extra={"session_arn": arn.arn})
+            created = UNDATED_CREATED_AT
         record = build_record(detail, Context(arn, now, self.settings.keep_environment_values))
         key = object_key(self.settings.prefix, arn, created)
         self.store.put(key, encode_record(record))
