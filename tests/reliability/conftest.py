@@ -1,0 +1,46 @@
+"""Fixtures of the reliability tests: a moto server in its own process, one warm worker (the real handler in a
+subprocess that faults may SIGKILL), and fresh worlds (emulator, fault proxy, table, bucket) per case.
+
+`make test` runs the fast subset (few hypothesis examples, derandomized); `make reliability` runs everything at
+full size. RELIABILITY_EXAMPLES overrides the number of hypothesis examples here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.reliability import Worker, World, WorldFactory, separate_moto, world_factory
+
+EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "4"))
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    with separate_moto() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    with Worker(Path(tmp_path_factory.mktemp("worker-logs"))) as running:
+        yield running
+
+
+@pytest.fixture
+def make_world(moto_url: str, worker: Worker) -> Iterator[WorldFactory]:
+    """Fresh worlds; any a test creates itself are closed after it."""
+    created: list[World] = []
+    factory = world_factory(moto_url, worker)
+
+    def make(**kwargs: object) -> World:
+        world = factory(**kwargs)
+        created.append(world)
+        return world
+
+    yield make
+    for world in created:
+        world.close()

@@ -1,0 +1,61 @@
+"""The time budget: a run stops taking new work `TIME_BUDGET_MARGIN_SECONDS` before the Lambda's deadline,
+finishes what is in flight, returns its partial summary, and the next runs drain the backlog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from local.reliability import WorldFactory, fault
+
+
+def test_no_time_left_after_the_margin_means_no_new_work_and_a_clean_summary(make_world: WorldFactory) -> None:
+    world = make_world(settings={"TIME_BUDGET_MARGIN_SECONDS": "30"})
+    world.gls.seed(50)
+
+    short = world.run(timeout=29.0)  # less than the margin: nothing may be started
+
+    assert short.error is None and short.summary is not None and short.summary["ok"] is True
+    assert short.total("archived") == 0
+    assert short.calls.get("GetStreamSession", 0) == 0 and short.calls.get("PutObject", 0) == 0
+    assert world.run(timeout=120.0).total("archived") == 50
+    assert world.audit().clean
+
+
+def test_work_in_flight_when_the_budget_ends_is_finished(make_world: WorldFactory) -> None:
+    world = make_world(settings={"MAX_CONCURRENCY": "4"})
+    world.run()  # a warm container: its clients are built, the short budget below is all the run's
+    world.gls.seed(40)
+    world.faults = [fault("GetStreamSession", "latency", seconds=0.8)]  # every get is slow
+
+    run = world.run(timeout=0.5)
+
+    assert run.error is None
+    gets = run.calls["GetStreamSession"]
+    assert 0 < gets < 40
+    # every session whose get was sent was carried through to S3 and DynamoDB: nothing half done
+    assert run.total("archived") == gets == run.calls["PutObject"] == run.calls["PutItem"]
+    assert run.total("deferred") == 40 - gets
+    assert world.crash_consistent() == []
+
+
+def test_a_backlog_larger_than_one_run_drains_over_runs_under_faults(make_world: WorldFactory) -> None:
+    world = make_world(settings={"MAX_CONCURRENCY": "2"})
+    world.run()  # a warm container
+    world.gls.seed(40)
+    expected = world.gls.succeeded()
+    runs: list[Any] = []
+    while len(runs) < 40 and world.progress(expected) < len(expected):
+        world.faults = [
+            fault("GetStreamSession", "latency", seconds=0.05),
+            fault("GetStreamSession", "internal", probability=0.05),
+            fault("PutItem", "internal", probability=0.05),
+        ]
+        run = world.run(timeout=0.4)
+        assert run.error is None, run.error  # a budget-cut run is a successful run with a partial summary
+        assert world.crash_consistent() == []
+        runs.append(run)
+    assert len(runs) > 2, "the budget never cut a run short"
+    assert any(r.total("deferred") for r in runs)
+    audit = world.audit()
+    assert audit.clean and audit.archived == len(expected)
+    assert sum(r.total("archived") for r in runs) <= len(expected)
