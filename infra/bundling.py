@@ -23,7 +23,8 @@ PACKAGE = "archiver"
 REQUIREMENTS = "requirements.txt"
 # The Lambda Python runtime ships the AWS SDK. aws-xray-sdk (powertools[tracer]) still pulls botocore in;
 # a bundled copy would shadow the runtime's and could mismatch its boto3, and it is most of the asset's size.
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+# urllib3 goes too: botocore pins the urllib3 versions it supports, and a bundled one would shadow the runtime's.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "urllib3")
 _PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
 
