@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode, urlsplit
 
 import boto3
@@ -65,6 +65,9 @@ CANARIES: Final = (CANARY, ROLE_CANARY, ENV_CANARY, DUMMY_SECRET_ACCESS_KEY)
 
 DEFAULT_LOG_DIR: Final = Path(".cache/reliability")
 _names = itertools.count(1)
+
+if TYPE_CHECKING:
+    import hypothesis
 
 
 # ==== The worker: one warm "Lambda container" in a subprocess =====================================
@@ -1295,20 +1298,12 @@ def property_check(
     seed: int | None = None,
 ) -> list[SequenceResult]:
     """Run `examples` hypothesis-drawn sequences (each in a fresh world); raise on the first failure."""
-    from hypothesis import HealthCheck, given, settings  # noqa: PLC0415 - see sequence_strategy
+    from hypothesis import given  # noqa: PLC0415 - see sequence_strategy
     from hypothesis import seed as with_seed  # noqa: PLC0415
 
     results: list[SequenceResult] = []
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=derandomize,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        print_blob=True,
-        phases=_phases(shrink),
-    )
+    @_hypothesis_settings(examples, derandomize=derandomize, shrink=shrink)
     @given(steps=sequence_strategy(max_steps))
     def sequences(steps: list[Step]) -> None:
         world = make_world(settings={"READ_TIMEOUT_SECONDS": "1"})  # a "timeout" step (1.3 s) times out
@@ -1321,6 +1316,21 @@ def property_check(
 
     (with_seed(seed)(sequences) if seed is not None else sequences)()
     return results
+
+
+def _hypothesis_settings(examples: int, *, derandomize: bool, shrink: bool) -> hypothesis.settings:
+    """The settings of every hypothesis run here: no deadline (runs cross processes), no example database."""
+    from hypothesis import HealthCheck, settings  # noqa: PLC0415 - see sequence_strategy
+
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=derandomize,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+        phases=_phases(shrink),
+    )
 
 
 def _phases(shrink: bool) -> list[Any]:
@@ -1536,20 +1546,12 @@ def fuzz_check(
     make_world: WorldFactory, *, examples: int, derandomize: bool = True, shrink: bool = True, seed: int | None = None
 ) -> list[FuzzResult]:
     """Run `examples` hypothesis-drawn hostile inputs (each in a fresh world); raise on the first failure."""
-    from hypothesis import HealthCheck, given, settings  # noqa: PLC0415 - see sequence_strategy
+    from hypothesis import given  # noqa: PLC0415 - see sequence_strategy
     from hypothesis import seed as with_seed  # noqa: PLC0415
 
     results: list[FuzzResult] = []
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=derandomize,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        print_blob=True,
-        phases=_phases(shrink),
-    )
+    @_hypothesis_settings(examples, derandomize=derandomize, shrink=shrink)
     @given(sessions=hostile_sessions())
     def hostile(sessions: tuple[HostileSession, ...]) -> None:
         world = make_world(hostile=True)
