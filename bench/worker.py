@@ -10,27 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-
-def _peak_rss_kb() -> int:
-    """This process's peak RSS in KB: VmHWM, the high-water mark of its own address space.
-
-    Not `ru_maxrss`: Linux carries that over execve from the address space the process had before, i.e.
-    from the (larger) benchmark process that spawned it, which would hide this program's own peak.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # elsewhere: the best there is
+from local.memory import peak_rss_kb
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,18 +30,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from archiver.handler import handler
         from local.lambda_context import LambdaContext
 
-        result["rss_after_import_kb"] = _peak_rss_kb()
+        result["rss_after_import_kb"] = peak_rss_kb()
         started = time.perf_counter()
         result["report"] = handler({}, LambdaContext())
     else:
         from bench.naive import archive
 
-        result["rss_after_import_kb"] = _peak_rss_kb()
+        result["rss_after_import_kb"] = peak_rss_kb()
         started = time.perf_counter()
         deadline = None if args.cap is None else time.monotonic() + args.cap
         result["report"] = archive(deadline)
     result["seconds"] = time.perf_counter() - started
-    result["peak_rss_kb"] = _peak_rss_kb()
+    result["peak_rss_kb"] = peak_rss_kb()
     with open(args.result, "w", encoding="utf-8") as out:
         json.dump(result, out)
     return 0

@@ -23,7 +23,6 @@ import os
 import platform
 import random
 import re
-import resource
 import select
 import signal
 import subprocess
@@ -46,6 +45,7 @@ import boto3
 from archiver.records import SCHEMA, parse_session_arn
 from local.fault_proxy import FaultProxy
 from local.gls_emulator import GameLiftStreamsEmulator
+from local.memory import peak_rss_kb
 from local.stack import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 
 REGION: Final = "us-east-2"
@@ -279,7 +279,7 @@ def _worker_main(result_fd: int) -> int:
         if request.get("trace"):
             answer["traced_peak_bytes"] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-        answer["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        answer["maxrss_kb"] = peak_rss_kb()
         results.write(json.dumps(answer) + "\n")
         results.flush()
     return 0
