@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -112,8 +112,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     budget = Budget.from_context(context, wiring.settings.safety_margin_seconds)
     report = run_archive(wiring.settings, wiring.sources, wiring.ledger, wiring.store, budget)
     summary = report.as_dict()
-    for name, value in zip(telemetry.COUNTERS, asdict(report.total).values(), strict=False):
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    total = report.total
+    for name, field in telemetry.COUNTER_FIELDS.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(total, field))
     metrics.add_metric(name=telemetry.RUN_DURATION, unit=MetricUnit.Milliseconds, value=report.duration_ms)
     if report.errors:
         logger.error("Run failed", extra={"summary": summary})

@@ -14,4 +14,14 @@ DEFERRED = "SessionsDeferred"  # new sessions left for the next run because the 
 RUN_DURATION = "RunDurationMilliseconds"
 RUN_COMPLETED = "RunCompleted"  # 1 for each run that reached its summary; the "no successful run" alarm watches it
 
-COUNTERS = (LISTED, ALREADY_ARCHIVED, NEW, ARCHIVED, FAILED, SKIPPED, DEFERRED)
+# The summary's counter (run.Counts field) behind each metric; `repeated` is in the summary only.
+COUNTER_FIELDS = {
+    LISTED: "listed",
+    ALREADY_ARCHIVED: "already_archived",
+    NEW: "new",
+    ARCHIVED: "archived",
+    FAILED: "failed",
+    SKIPPED: "skipped",
+    DEFERRED: "deferred",
+}
+COUNTERS = tuple(COUNTER_FIELDS)
