@@ -1581,7 +1581,9 @@ class LoadResult:
     deferred_runs: int = 0  # runs that hit the time budget and left work to the next one
     failed_runs: int = 0
     seconds: float = 0.0
-    maxrss_kb: int = 0
+    maxrss_kb: int = 0  # peak RSS of the worker over the untraced runs
+    traced_listed: int = 0  # the follow-up run under tracemalloc (which inflates RSS, so it runs last)
+    traced_new: int = 0
     traced_peak_bytes: int = 0
     violations: list[str] = field(default_factory=list)
 
@@ -1617,9 +1619,12 @@ def run_load(
     timeout: float = 300.0,
     max_runs: int = 10,
     settings: Mapping[str, str] | None = None,
+    follow_up: int = 0,
 ) -> LoadResult:
-    """`listed` sessions are listed, of which `new` are not archived yet: run (each in the same fresh,
-    warm worker) until a run defers nothing; then exactly the new ones must have been added."""
+    """`listed` sessions are listed, of which `new` are not archived yet: run (in one fresh, then warm, worker)
+    until a run defers nothing; exactly the new ones must then have been added. Peak RSS is that of these
+    runs. With `follow_up`, that many more sessions are then added and archived in one run under tracemalloc,
+    for the peak Python heap (tracemalloc's own bookkeeping inflates RSS, so it never runs before)."""
     result = LoadResult(listed=len(listed), new=len(new))
     started = time.monotonic()
     new_set = set(new)
@@ -1628,28 +1633,40 @@ def run_load(
         try:
             prepopulate(moto_url, world.table, [a for a in listed if a not in new_set], region)
             for _ in range(max_runs):
-                invocation = world.run(timeout=timeout, trace=True)
+                invocation = world.run(timeout=timeout)
                 result.runs += 1
                 result.failed_runs += invocation.failed
-                result.traced_peak_bytes = max(result.traced_peak_bytes, invocation.traced_peak_bytes or 0)
                 result.maxrss_kb = max(result.maxrss_kb, invocation.maxrss_kb)
                 deferred = invocation.total("deferred") or invocation.total("listed") < len(listed)
                 result.deferred_runs += bool(deferred)
                 if not invocation.failed and not deferred and not invocation.total("failed"):
                     break
-            keys = world.object_keys()
-            items = world.items()
-            names = {arn: f"{m['group']}_{m['session']}.json" for arn in new_set if (m := SESSION_ARN.fullmatch(arn))}
-            per_name = Counter(_key_session(k) for k in keys)
-            result.archived = sum(1 for a in new_set if a in items and items[a]["s3_key"] in keys)
-            result.lost = len(new_set) - result.archived
-            result.duplicated = sum(1 for name in names.values() if per_name[name] > 1)
-            result.extra = len(set(per_name) - set(names.values()))
-            result.violations += [f"run overran: {world.invocations[-1].error}"] if world.invocations[-1].failed else []
+            if follow_up:
+                new_set.update(gls.seed(follow_up, region=region))
+                traced = world.run(timeout=timeout, trace=True)
+                result.traced_listed, result.traced_new = traced.total("listed"), traced.total("new")
+                result.traced_peak_bytes = traced.traced_peak_bytes or 0
+                if traced.failed or traced.total("deferred"):
+                    result.violations.append(f"the traced run did not finish: {traced.error or traced.summary}")
+            result.seconds = time.monotonic() - started
+            _judge_load(world, new_set, result)
         finally:
             world.close()
-    result.seconds = time.monotonic() - started
     return result
+
+
+def _judge_load(world: World, new: set[str], result: LoadResult) -> None:
+    """Exactly one object per new session, each with its item; no object for any other session."""
+    keys = world.object_keys()
+    items = world.items()
+    names = {arn: f"{m['group']}_{m['session']}.json" for arn in new if (m := SESSION_ARN.fullmatch(arn))}
+    per_name = Counter(_key_session(k) for k in keys)
+    result.archived = sum(1 for a in new if a in items and items[a]["s3_key"] in keys)
+    result.lost = len(new) - result.archived
+    result.duplicated = sum(1 for name in names.values() if per_name[name] > 1)
+    result.extra = len(set(per_name) - set(names.values()))
+    if world.invocations[-1].failed:
+        result.violations.append(f"the last run failed: {world.invocations[-1].error}")
 
 
 # ==== Separate processes: moto server and emulator ==================================================
@@ -1984,31 +2001,37 @@ def render(figures: Figures) -> str:
         *([f"**Failed:** {figures.fuzz_error}", ""] if figures.fuzz_error else []),
         "### Load (moto server in its own process, emulator without quota, archiver in its own process)",
         "",
+        "Runs until one is not cut by the time budget; peak RSS of the worker over those runs (no tracing). "
+        "Then one follow-up run with a few more new sessions, traced: the peak Python heap at the same "
+        "number new for a small and a large listing. *archived* counts both.",
+        "",
         _table(
             (
                 "listed",
                 "new",
                 "runs",
-                "runs cut by the time budget",
+                "cut by the time budget",
                 "archived",
                 "lost",
                 "duplicated",
                 "time",
-                "peak Python heap (tracemalloc)",
                 "peak RSS",
+                "traced run: listed / new",
+                "peak Python heap",
             ),
             [
                 (
                     f"{r.listed:,}",
-                    f"{r.new:,}",
-                    r.runs,
+                    f"{r.new:,} + {r.traced_new:,}",
+                    f"{r.runs} + 1",
                     r.deferred_runs,
                     f"{r.archived:,}",
                     r.lost,
                     r.duplicated + r.extra,
                     f"{r.seconds:.0f} s",
-                    f"{r.traced_peak_bytes / 2**20:.1f} MB",
                     f"{r.maxrss_kb / 1024:.0f} MB",
+                    f"{r.traced_listed:,} / {r.traced_new:,}",
+                    f"{r.traced_peak_bytes / 2**20:.1f} MB",
                 )
                 for r in figures.load
             ],
@@ -2142,7 +2165,8 @@ def _run_suites(figures: Figures, args: argparse.Namespace, make: WorldFactory, 
 def _load(
     moto_url: str, log_dir: Path, listed: int, new: int, timeout: float, seed: int
 ) -> tuple[dict[str, str], list[LoadResult]]:
-    """Memory at N listed = new (small), N large with the same new, and N large with 10x new."""
+    """A small listing (`new` // 10, all new) and the large one (`listed`, `new` of them new), each followed
+    by a traced run of `new` // 10 more: the peak Python heap at the same number new, N small and large."""
     settings = {
         "MAX_CONCURRENCY": "16",
         "LIST_RATE_PER_SECOND": "2000",
@@ -2155,12 +2179,10 @@ def _load(
     emulator = GameLiftStreamsEmulator(seed=seed, default_region=REGION, account_id=ACCOUNT, canary=CANARY).start()
     try:
         gls = GLS(emulator=emulator)
-        cases = (("us-west-2", small, small), (REGION, listed, new))
-        for region, n_listed, n_new in cases:
-            _progress(f"[load] {n_listed:,} listed, {n_new:,} new: seeding ...")
+        for region, n_listed, n_new in (("us-west-2", small, small), (REGION, listed, new)):
+            _progress(f"[load] {n_listed:,} listed, {n_new:,} new, then {small:,} more traced ...")
             arns = gls.seed(n_listed, region=region)
-            rng = random.Random(seed + n_listed)
-            chosen = rng.sample(arns, n_new)
+            chosen = random.Random(seed + n_listed).sample(arns, n_new)
             result = run_load(
                 moto_url=moto_url,
                 gls=gls,
@@ -2170,24 +2192,10 @@ def _load(
                 region=region,
                 timeout=timeout,
                 settings=settings,
+                follow_up=small,
             )
             results.append(result)
-            _progress(f"[load] {n_listed:,}/{n_new:,}: {result.archived:,} archived in {result.runs} runs")
-        # The same large listing, now with only `small` new sessions (the newest, as in production).
-        arns += gls.seed(small, region=REGION)
-        _progress(f"[load] {len(arns):,} listed, {small:,} new ...")
-        results.append(
-            run_load(
-                moto_url=moto_url,
-                gls=gls,
-                log_dir=log_dir / "load",
-                listed=arns,
-                new=arns[-small:],
-                region=REGION,
-                timeout=timeout,
-                settings=settings,
-            )
-        )
+            _progress(f"[load] {result.archived:,} archived in {result.runs}+1 runs, {result.seconds:.0f} s")
     finally:
         emulator.stop()
     return settings, results

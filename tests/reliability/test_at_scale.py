@@ -19,20 +19,15 @@ def test_memory_does_not_grow_with_the_number_listed(moto_url: str, tmp_path: Pa
         gls = GLS(emulator=emulator)
         few = gls.seed(500, region="us-west-2")
         many = gls.seed(20_000)
-        small = run_load(
-            moto_url=moto_url, gls=gls, log_dir=tmp_path, listed=few, new=few, region="us-west-2", settings=SETTINGS
-        )
-        large = run_load(
-            moto_url=moto_url,
-            gls=gls,
-            log_dir=tmp_path,
-            listed=many,
-            new=random.Random(1).sample(many, 500),
-            settings=SETTINGS,
-        )
+        common = {"moto_url": moto_url, "gls": gls, "log_dir": tmp_path, "settings": SETTINGS, "follow_up": 500}
+        small = run_load(listed=few, new=few, region="us-west-2", **common)
+        large = run_load(listed=many, new=random.Random(1).sample(many, 500), **common)
     assert small.ok and large.ok
-    assert large.archived == small.archived == 500
+    assert small.archived == large.archived == 1000
+    assert (small.traced_new, large.traced_new) == (500, 500)
+    assert (small.traced_listed, large.traced_listed) == (1_000, 20_500)
     assert large.traced_peak_bytes < 1.5 * small.traced_peak_bytes + 4 * 2**20
+    assert large.maxrss_kb < 1.5 * small.maxrss_kb
 
 
 @pytest.mark.slow
