@@ -1129,7 +1129,7 @@ def run_kill(
     must leave exactly one object and one item per SUCCEEDED session."""
     result = KillResult(operation, nth, when)
     if operation in ("ListStreamSessionsByAccount", "BatchGetItem"):  # one of each per page of 100: make pages
-        new = max(new, 100 * nth - archived + 10)
+        new = max(new, 100 * (nth - 1) - archived + 10)
     world = make_world()
     try:
         world.gls.seed(archived)
@@ -1481,7 +1481,7 @@ def hostile_sessions(max_sessions: int = 4) -> Any:
 def should_archive(session: HostileSession, stored: Mapping[str, Any]) -> bool:
     """Oracle: a listed session whose export SUCCEEDED, with a well-formed session ARN (of any Region: it is
     filed under the ARN's) and a GetStreamSession answer botocore can read, is archived; nothing else is.
-    (Without any CreatedAt it is still archived, under the date it was archived.)"""
+    (Without any CreatedAt it is still archived, under the fixed undated day.)"""
     export = stored.get("ExportFilesMetadata")
     if not isinstance(export, Mapping) or export.get("Status") != "SUCCEEDED":
         return False

@@ -15,7 +15,7 @@ import pytest
 
 from local.reliability import Worker, World, WorldFactory, separate_moto, world_factory
 
-EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "3"))
 
 
 @pytest.fixture(scope="session")

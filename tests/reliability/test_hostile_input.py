@@ -16,8 +16,8 @@ ARN = "arn:aws:gameliftstreams:us-east-2:111122223333:streamsession"
 
 
 def test_fuzzed_list_and_get_answers(make_world: WorldFactory) -> None:
-    results = fuzz_check(make_world, examples=EXAMPLES + 2, derandomize=True)
-    assert len(results) == EXAMPLES + 2 and all(r.ok for r in results)
+    results = fuzz_check(make_world, examples=EXAMPLES, derandomize=True)
+    assert len(results) == EXAMPLES and all(r.ok for r in results)
 
 
 @pytest.mark.slow
