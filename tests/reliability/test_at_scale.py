@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,9 @@ def test_memory_does_not_grow_with_the_number_listed(moto_url: str, tmp_path: Pa
         gls = GLS(emulator=emulator)
         few = gls.seed(500, region="us-west-2")
         many = gls.seed(20_000)
-        common = {"moto_url": moto_url, "gls": gls, "log_dir": tmp_path, "settings": SETTINGS, "follow_up": 500}
-        small = run_load(listed=few, new=few, region="us-west-2", **common)
-        large = run_load(listed=many, new=random.Random(1).sample(many, 500), **common)
+        load = partial(run_load, moto_url=moto_url, gls=gls, log_dir=tmp_path, settings=SETTINGS, follow_up=500)
+        small = load(listed=few, new=few, region="us-west-2")
+        large = load(listed=many, new=random.Random(1).sample(many, 500))
     assert small.ok and large.ok
     assert small.archived == large.archived == 1000
     assert (small.traced_new, large.traced_new) == (500, 500)
