@@ -40,6 +40,11 @@ RETENTION: dict[int, logs.RetentionDays] = {
 }  # fmt: skip
 
 
+def number_text(value: float) -> str:
+    """A number as the function's settings read it back exactly: '18' for 18.0, else the shortest round-trip form."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 class Archiver(Construct):
     """The scheduled archiver: one run at a time (reserved concurrency 1), failures to an encrypted queue."""
 
@@ -106,6 +111,9 @@ class Archiver(Construct):
                 "SOURCE_REGIONS": source_regions,
                 "KEEP_ENVIRONMENT_VARIABLE_VALUES": str(config.keep_environment_variable_values).lower(),
                 "TIME_BUDGET_MARGIN_SECONDS": str(config.time_budget_margin_seconds),
+                "LIST_RATE_PER_SECOND": number_text(config.list_rate_per_second),
+                "GET_RATE_PER_SECOND": number_text(config.get_rate_per_second),
+                "MAX_CONCURRENCY": str(config.max_concurrency),
                 "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": telemetry.NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": config.log_level,

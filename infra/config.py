@@ -54,6 +54,9 @@ DEFAULTS: dict[str, object] = {
     "access_log_expiration_days": 365,
     "glue_database_name": "gameliftstreams_archive",
     "athena_workgroup_name": "gameliftstreams-archive",
+    "list_rate_per_second": 18,
+    "get_rate_per_second": 18,
+    "max_concurrency": 8,
 }
 
 # Key -> the expected form, as the error messages and docs/DEPLOY.md state it.
@@ -79,6 +82,9 @@ FORMS: dict[str, str] = {
     "access_log_expiration_days": "a whole number of days from 1 to 3650",
     "glue_database_name": "a Glue database name: 1-255 of lower-case letters, digits and '_'",
     "athena_workgroup_name": "an Athena workgroup name: 1-128 of letters, digits and . _ -",
+    "list_rate_per_second": "a number from 0.1 to 10000 (ListStreamSessionsByAccount calls per second per Region)",
+    "get_rate_per_second": "a number from 0.1 to 10000 (GetStreamSession calls per second per Region)",
+    "max_concurrency": "a whole number from 1 to 64 (archiving threads per Region)",
 }
 
 
@@ -108,6 +114,9 @@ class ArchiverConfig:
     access_log_expiration_days: int
     glue_database_name: str
     athena_workgroup_name: str
+    list_rate_per_second: float
+    get_rate_per_second: float
+    max_concurrency: int
 
     @property
     def retain_data(self) -> bool:
@@ -160,11 +169,28 @@ def _integer(low: int, high: int) -> Callable[[str, object], int]:
             number = value
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
-        elif isinstance(value, str) and value.strip().isdigit():
+        elif isinstance(value, str) and value.strip().isdecimal():  # isdigit() would pass '²', which int() rejects
             number = int(value.strip())
         else:
             raise _fail(key, value)
         if not low <= number <= high:
+            raise _fail(key, value)
+        return number
+
+    return parse
+
+
+def _number(low: float, high: float) -> Callable[[str, object], float]:
+    """An int or decimal (JSON number or string), read as the function's settings read it: float(), then the range."""
+
+    def parse(key: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise _fail(key, value)
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (ValueError, OverflowError):
+            raise _fail(key, value) from None
+        if not low <= number <= high:  # also rejects NaN
             raise _fail(key, value)
         return number
 
@@ -239,6 +265,10 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "access_log_expiration_days": _integer(1, 3650),
     "glue_database_name": _pattern(_GLUE_NAME),
     "athena_workgroup_name": _pattern(_WORKGROUP_NAME),
+    # Same ranges as lambdas/archiver/settings.py (a test checks both agree).
+    "list_rate_per_second": _number(0.1, 10_000),
+    "get_rate_per_second": _number(0.1, 10_000),
+    "max_concurrency": _integer(1, 64),
 }
 
 

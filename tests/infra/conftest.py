@@ -31,6 +31,9 @@ VARIANT: dict[str, object] = {
     "lambda_memory_mb": "1024",
     "lambda_timeout_seconds": "600",
     "log_level": "debug",
+    "list_rate_per_second": "40",
+    "get_rate_per_second": "12.5",
+    "max_concurrency": "16",
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from archiver.settings import ConfigError as SettingsError
-from archiver.settings import load_settings
+from archiver.settings import Settings, load_settings
+from infra.archiver import number_text
 from infra.config import DEFAULTS, FORMS, ConfigError, load_config_from_mapping
 from tests.infra.conftest import CDK_JSON
 
@@ -28,6 +29,12 @@ def test_defaults() -> None:
     assert config.kms_key_arn is None
     assert config.lambda_timeout_seconds == 300
     assert config.lambda_memory_mb == 512
+    assert (config.list_rate_per_second, config.get_rate_per_second, config.max_concurrency) == (18, 18, 8)
+    # The function's own defaults: deploying without these keys changes nothing.
+    lambda_defaults = Settings("t", "b", "p/", ())
+    assert config.list_rate_per_second == lambda_defaults.list_rate_per_second
+    assert config.get_rate_per_second == lambda_defaults.get_rate_per_second
+    assert config.max_concurrency == lambda_defaults.max_concurrency
 
 
 def test_cli_strings_and_json_types_both_parse() -> None:
@@ -50,6 +57,30 @@ def test_cli_strings_and_json_types_both_parse() -> None:
     assert from_cli.log_level == "DEBUG"
     assert from_cli.data_removal_policy == "destroy"
     assert from_cli.alarm_email == "ops@example.com"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("40", 40.0),
+        (" 12.5 ", 12.5),
+        (".5", 0.5),
+        ("1e3", 1000.0),
+        (40, 40.0),
+        (12.5, 12.5),
+        ("0.1", 0.1),
+        (10_000, 10_000),
+    ],
+)
+def test_rates_accept_whole_and_decimal_numbers_as_strings_or_json(value: object, expected: float) -> None:
+    config = load_config_from_mapping({"list_rate_per_second": value, "get_rate_per_second": value})
+    assert config.list_rate_per_second == config.get_rate_per_second == expected
+
+
+def test_max_concurrency_accepts_string_or_json_whole_number() -> None:
+    assert load_config_from_mapping({"max_concurrency": "16"}).max_concurrency == 16
+    assert load_config_from_mapping({"max_concurrency": 64}).max_concurrency == 64
+    assert load_config_from_mapping({"max_concurrency": 1.0}).max_concurrency == 1
 
 
 @pytest.mark.parametrize(
@@ -90,6 +121,30 @@ def test_cli_strings_and_json_types_both_parse() -> None:
         ("athena_workgroup_name", "has space"),
         ("stack_name", "1starts-with-digit"),
         ("time_budget_margin_seconds", "200"),  # more than half of the 300 s timeout
+        ("list_rate_per_second", "0"),
+        ("list_rate_per_second", "0.09"),
+        ("list_rate_per_second", "10000.5"),
+        ("list_rate_per_second", "-18"),
+        ("list_rate_per_second", "fast"),
+        ("list_rate_per_second", "18/s"),
+        ("list_rate_per_second", ""),
+        ("list_rate_per_second", "nan"),
+        ("list_rate_per_second", "inf"),
+        ("list_rate_per_second", True),
+        ("list_rate_per_second", [18]),
+        ("list_rate_per_second", 10**400),
+        ("get_rate_per_second", "0.05"),
+        ("get_rate_per_second", 20000),
+        ("get_rate_per_second", float("nan")),
+        ("get_rate_per_second", "twenty"),
+        ("get_rate_per_second", False),
+        ("max_concurrency", "0"),
+        ("max_concurrency", "65"),
+        ("max_concurrency", "8.5"),
+        ("max_concurrency", 8.5),
+        ("max_concurrency", "-1"),
+        ("max_concurrency", "²"),  # a digit to str.isdigit(), not to int()
+        ("max_concurrency", True),
     ],
 )
 def test_invalid_value_names_key_and_expected_form(key: str, value: object) -> None:
@@ -126,6 +181,44 @@ def test_prefix_rule_agrees_with_the_lambda_settings(prefix: str) -> None:
     except SettingsError:
         lambda_ok = False
     assert infra_ok == lambda_ok
+
+
+_RATES = ["18", "40", "12.5", " 7 ", ".5", "18.", "1e3", "1_000", "+3", "0.1", "0.09", "10000", "10000.01"]
+_RATES += ["0", "-1", "nan", "inf", "-inf", "fast", "18/s", "0x10", "1,5"]
+
+
+@pytest.mark.parametrize("key", ["list_rate_per_second", "get_rate_per_second", "max_concurrency"])
+@pytest.mark.parametrize("value", [*_RATES, "1", "8", "64", "65", "08", "8.0", "²"])
+def test_pacing_rules_agree_with_the_lambda_settings(key: str, value: str) -> None:
+    """A value the stack accepts reaches the function as a value it accepts and reads as the same number,
+    and a value the function would reject fails synthesis instead of the first run."""
+    variable = key.upper()
+    try:
+        config = load_config_from_mapping({key: value})
+        infra_value: float | None = getattr(config, key)
+    except ConfigError:
+        infra_value = None
+    env = {"ARCHIVE_TABLE_NAME": "ledger", "ARCHIVE_BUCKET_NAME": "bucket", "SOURCE_REGIONS": "us-east-2"}
+    try:
+        lambda_value: float | None = getattr(load_settings(env | {variable: value}), key)
+    except ValueError:  # ConfigError, or int()'s own ValueError for '²'
+        lambda_value = None
+    assert infra_value == lambda_value
+    if infra_value is not None:
+        deployed = number_text(infra_value) if isinstance(infra_value, float) else str(infra_value)
+        assert getattr(load_settings(env | {variable: deployed}), key) == infra_value
+
+
+@pytest.mark.parametrize("value", [18.0, 40.0, 12.5, 0.1, 0.30000000000000004, 10_000.0, 1 / 3])
+def test_number_text_is_plain_and_round_trips(value: float) -> None:
+    text = number_text(value)
+    assert float(text) == value
+    assert "e" not in text
+    assert not text.endswith(".0")
+
+
+def test_whole_rates_are_deployed_without_a_decimal_point() -> None:
+    assert (number_text(18.0), number_text(10_000.0), number_text(12.5)) == ("18", "10000", "12.5")
 
 
 def test_every_accepted_log_retention_maps_to_a_cdk_retention() -> None:

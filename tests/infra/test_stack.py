@@ -103,10 +103,16 @@ def test_function_environment(default: Built, variant: Built) -> None:
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
     assert env["KEEP_ENVIRONMENT_VARIABLE_VALUES"] == "false"
     assert env["TIME_BUDGET_MARGIN_SECONDS"] == "30"
+    assert env["LIST_RATE_PER_SECOND"] == "18"
+    assert env["GET_RATE_PER_SECOND"] == "18"
+    assert env["MAX_CONCURRENCY"] == "8"
     variant_env = function(variant)["Properties"]["Environment"]["Variables"]
     assert variant_env["SOURCE_REGIONS"] == "us-east-2,us-west-2"
     assert variant_env["ARCHIVE_PREFIX"] == "archive/sessions/"
     assert variant_env["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert variant_env["LIST_RATE_PER_SECOND"] == "40"
+    assert variant_env["GET_RATE_PER_SECOND"] == "12.5"
+    assert variant_env["MAX_CONCURRENCY"] == "16"
     variant_props = function(variant)["Properties"]
     assert (variant_props["MemorySize"], variant_props["Timeout"]) == (1024, 600)
 
