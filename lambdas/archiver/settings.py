@@ -36,7 +36,7 @@ class Settings:
     max_concurrency: int = 8
     max_list_restarts: int = 3
     max_attempts: int = 5
-    read_timeout_seconds: float = 30.0
+    read_timeout_seconds: float = 10.0
 
 
 def _required(env: Mapping[str, str], name: str, pattern: re.Pattern[str], form: str) -> str:
@@ -65,7 +65,7 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not raw.isdecimal() or not raw.isascii() or not low <= int(raw) <= high:
         raise ConfigError(f"{name}={raw!r} is malformed: expected a whole number from {low} to {high}.")
     return int(raw)
 
@@ -120,5 +120,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_concurrency=_integer(env, "MAX_CONCURRENCY", 8, 1, 64),
         max_list_restarts=_integer(env, "MAX_LIST_RESTARTS", 3, 0, 10),
         max_attempts=_integer(env, "MAX_ATTEMPTS", 5, 1, 20),
-        read_timeout_seconds=_number(env, "READ_TIMEOUT_SECONDS", 30.0, 1.0, 900.0),
+        read_timeout_seconds=_number(env, "READ_TIMEOUT_SECONDS", 10.0, 1.0, 900.0),
     )

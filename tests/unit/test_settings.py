@@ -34,6 +34,8 @@ def test_source_regions_are_parsed_and_deduplicated() -> None:
         ({"AWS_REGION": "", "SOURCE_REGIONS": ""}, "SOURCE_REGIONS", "comma-separated list of Regions"),
         ({"KEEP_ENVIRONMENT_VARIABLE_VALUES": "maybe"}, "KEEP_ENVIRONMENT_VARIABLE_VALUES", "true or false"),
         ({"MAX_CONCURRENCY": "0"}, "MAX_CONCURRENCY", "whole number from 1 to 64"),
+        ({"MAX_CONCURRENCY": "\u00b2"}, "MAX_CONCURRENCY", "whole number from 1 to 64"),  # a digit int() refuses
+        ({"MAX_ATTEMPTS": "\u0663"}, "MAX_ATTEMPTS", "whole number from 1 to 20"),  # a non-ASCII digit
         ({"GET_RATE_PER_SECOND": "fast"}, "GET_RATE_PER_SECOND", "number from 0.1"),
         ({"TIME_BUDGET_MARGIN_SECONDS": "nan"}, "TIME_BUDGET_MARGIN_SECONDS", "number from 0"),
     ],
