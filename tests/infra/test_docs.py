@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from infra.analytics import TABLE_NAME
 from infra.config import DEFAULTS, FORMS
 from infra.queries import NAMED_QUERIES, render
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
 
 
 @pytest.mark.parametrize("key", sorted(DEFAULTS))
@@ -26,3 +28,10 @@ def test_query_doc_shows_each_named_query_as_deployed(name: str) -> None:
     description, sql = NAMED_QUERIES[name]
     assert f"### `{name}`\n\n{description}\n" in text
     assert render(sql, str(DEFAULTS["glue_database_name"]), TABLE_NAME) in text
+
+
+def test_every_context_key_the_docs_pass_with_dash_c_exists() -> None:
+    texts = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    used = {(p.name, key) for p in texts for key in re.findall(r"-c ([A-Za-z_]+)=", p.read_text())}
+    assert used, "the docs show no -c example"
+    assert sorted((name, key) for name, key in used if key not in {*DEFAULTS, "key"}) == []  # "-c key=value"
