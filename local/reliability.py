@@ -2172,7 +2172,6 @@ def _load(
         "LIST_RATE_PER_SECOND": "2000",
         "GET_RATE_PER_SECOND": "2000",
         "TIME_BUDGET_MARGIN_SECONDS": "30",  # the stack's default
-        "READ_TIMEOUT_SECONDS": "30",
     }
     small = max(1, new // 10)
     results: list[LoadResult] = []

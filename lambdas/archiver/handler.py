@@ -13,9 +13,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from archiver import telemetry
+from archiver.budget import CONNECT_TIMEOUT_SECONDS, REPORT_SECONDS, Budget, RequestCutoff
 from archiver.ledger import Ledger
 from archiver.ratelimit import TokenBucket
-from archiver.run import Budget, run_archive
+from archiver.run import run_archive
 from archiver.sessions import SessionSource
 from archiver.settings import ConfigError, Settings, load_settings
 from archiver.store import RecordStore
@@ -35,6 +36,7 @@ class Wiring:
     sources: tuple[SessionSource, ...]
     ledger: Ledger
     store: RecordStore
+    cutoff: RequestCutoff
 
 
 _wiring: tuple[tuple[str, ...], Wiring] | None = None
@@ -47,16 +49,23 @@ def _environment_fingerprint() -> tuple[str, ...]:
 def _wire(settings: Settings) -> Wiring:
     """Clients are built once per cold start; endpoints come only from the SDK's AWS_ENDPOINT_URL* variables."""
     session = boto3.session.Session()
+    cutoff = RequestCutoff()
     config = Config(
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
-        connect_timeout=5,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=settings.read_timeout_seconds,
         max_pool_connections=settings.max_concurrency + 4,
         user_agent_extra="gameliftstreams-session-archiver",
     )
+
+    def client(service: str, region: str | None = None) -> Any:
+        built = session.client(service, region_name=region, config=config)
+        cutoff.install(built)
+        return built
+
     sources = tuple(
         SessionSource(
-            client=session.client("gameliftstreams", region_name=region, config=config),
+            client=client("gameliftstreams", region),
             region=region,
             list_limiter=TokenBucket(settings.list_rate_per_second),
             get_limiter=TokenBucket(settings.get_rate_per_second),
@@ -67,8 +76,9 @@ def _wire(settings: Settings) -> Wiring:
     return Wiring(
         settings=settings,
         sources=sources,
-        ledger=Ledger(session.client("dynamodb", config=config), settings.table_name),
-        store=RecordStore(session.client("s3", config=config), settings.bucket_name),
+        ledger=Ledger(client("dynamodb"), settings.table_name),
+        store=RecordStore(client("s3"), settings.bucket_name),
+        cutoff=cutoff,
     )
 
 
@@ -109,8 +119,14 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", None)
     if isinstance(request_id, str):
         logger.append_keys(request_id=request_id)
-    budget = Budget.from_context(context, wiring.settings.safety_margin_seconds)
-    report = run_archive(wiring.settings, wiring.sources, wiring.ledger, wiring.store, budget)
+    settings = wiring.settings
+    reserve = CONNECT_TIMEOUT_SECONDS + settings.read_timeout_seconds + REPORT_SECONDS
+    budget = Budget.from_context(context, settings.safety_margin_seconds, reserve)
+    wiring.cutoff.budget = budget
+    try:
+        report = run_archive(settings, wiring.sources, wiring.ledger, wiring.store, budget)
+    finally:
+        wiring.cutoff.budget = None
     summary = report.as_dict()
     total = report.total
     for name, field in telemetry.COUNTER_FIELDS.items():

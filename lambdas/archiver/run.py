@@ -23,6 +23,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from archiver import telemetry
+from archiver.budget import Budget, OutOfTime
 from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
 from archiver.ledger import Ledger, LedgerUnavailable
 from archiver.records import (
@@ -60,27 +61,6 @@ def _fits_item(value: str) -> bool:
     return True
 
 
-class Budget:
-    """The run's time budget: stop taking new work `margin` seconds before the Lambda's deadline."""
-
-    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._deadline = None if seconds is None else clock() + seconds
-
-    @classmethod
-    def from_context(cls, context: object, margin_seconds: float) -> Budget:
-        """Read the remaining time from a Lambda context; no deadline without one (local runs)."""
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        try:
-            seconds = float(remaining()) / 1000.0 if callable(remaining) else None
-        except (TypeError, ValueError):
-            seconds = None  # not a real Lambda context: no deadline
-        return cls(None if seconds is None else max(0.0, seconds - margin_seconds))
-
-    def expired(self) -> bool:
-        return self._deadline is not None and self._clock() >= self._deadline
-
-
 @dataclass
 class Counts:
     """What happened to the listed sessions of one Region (or of the whole run)."""
@@ -91,7 +71,7 @@ class Counts:
     archived: int = 0
     failed: int = 0  # retried on the next run
     skipped: int = 0  # unusable ARN, or vanished between list and get (404)
-    deferred: int = 0  # new, but the time budget ran out: next run
+    deferred: int = 0  # not done because the time budget ran out (new, or not yet checked): next run
     repeated: int = 0  # seen earlier in this run (list shifted, or listing restarted)
 
     def add(self, other: Counts) -> None:
@@ -196,6 +176,8 @@ class RegionRun:
                 dedup.submit(self._dedup_page, items)
         except FatalError as fatal:
             self._fail(fatal)
+        except OutOfTime:
+            logger.warning("Listing stopped: too little time left", extra={"region": self.region})
         except ListingFailed as failure:
             error = str(failure)
             logger.error("Listing failed", extra={"region": self.region, "error": error})
@@ -254,6 +236,9 @@ class RegionRun:
             except FatalError as fatal:
                 self._fail(fatal)
                 return
+            except OutOfTime:
+                self._count(deferred=len(candidates))
+                return
             except (LedgerUnavailable, *TRANSIENT_ERRORS) as failure:
                 self._count(failed=len(candidates))
                 logger.error(
@@ -291,6 +276,9 @@ class RegionRun:
                 self._count(deferred=1)
                 return
             self._count(**self._archive(arn, listed))
+        except OutOfTime:
+            self._count(deferred=1)
+            logger.info("Session cut off by the time budget; next run", extra={"session_arn": arn.arn})
         except FatalError as fatal:
             self._fail(fatal)
             self._count(failed=1)
