@@ -65,7 +65,12 @@ class Ledger:
         return found
 
     def mark_archived(self, arn: str, item: dict[str, str]) -> bool:
-        """Put the item unless it exists; False means another writer archived it first."""
+        """Put the item unless it exists; False means another writer archived it first.
+
+        When botocore retries a PutItem whose first attempt took effect (its answer was lost), the retry finds
+        the item this very call wrote: DynamoDB returns it (ReturnValuesOnConditionCheckFailure), and an item
+        equal to ours counts as ours.
+        """
         attributes = {name: {"S": value} for name, value in item.items()}
         attributes[LEDGER_PARTITION_KEY] = {"S": arn}
         try:
@@ -74,10 +79,11 @@ class Ledger:
                 Item=attributes,
                 ConditionExpression="attribute_not_exists(#k)",
                 ExpressionAttributeNames={"#k": LEDGER_PARTITION_KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return False
+                return bool(error.response.get("Item") == attributes)
             raise_if_fatal(error, f"PutItem on table {self.table_name}", _MISSING_TABLE)
             raise
         return True
