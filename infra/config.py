@@ -169,7 +169,7 @@ def _integer(low: int, high: int) -> Callable[[str, object], int]:
             number = value
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
-        elif isinstance(value, str) and value.strip().isdecimal():  # isdigit() would pass '²', which int() rejects
+        elif isinstance(value, str) and value.strip().isdecimal() and value.isascii():  # not '²' (int() fails) or '٣'
             number = int(value.strip())
         else:
             raise _fail(key, value)
