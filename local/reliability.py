@@ -643,9 +643,10 @@ class World:
         return audit
 
     def _body(self, key: str, version: str | None = None) -> bytes:
-        """One object's bytes. moto's ThreadedMotoServer has, once in a full run here (2026-12-01), answered a
-        read with an empty body under the object's non-empty checksum; botocore rejects that, and we read again
-        (the stored object itself is unaffected: its checksum is that of the bytes the archiver wrote)."""
+        """One object's bytes. moto 5.2.5 can answer a read with an empty body under the object's checksum:
+        `FakeKey.etag` seeks and reads the key's buffer without the lock `FakeKey.value` takes, so two requests
+        on one key at once can leave `value` reading from the end. Seen once in a full run (2026-12-01);
+        botocore rejects such a body (FlexibleChecksumError) and we read again. The stored bytes are intact."""
         extra = {"VersionId": version} if version else {}
         attempts = 1
         while True:
