@@ -441,6 +441,10 @@ class Service:
         self.stop()
 
 
+class TruncatedRequest(ConnectionError):
+    """The client went away before its request body was complete."""
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler that does not log every request to stderr."""
 
@@ -453,26 +457,32 @@ class QuietHandler(BaseHTTPRequestHandler):
         """Answer the request, whatever its method: each server implements this once."""
         raise NotImplementedError
 
+    def _dispatch(self) -> None:
+        try:
+            self.serve()
+        except TruncatedRequest:
+            self.close_connection = True  # the client is gone: nothing to answer, nothing was done
+
     def do_GET(self) -> None:
-        self.serve()
+        self._dispatch()
 
     def do_HEAD(self) -> None:
-        self.serve()
+        self._dispatch()
 
     def do_PUT(self) -> None:
-        self.serve()
+        self._dispatch()
 
     def do_POST(self) -> None:
-        self.serve()
+        self._dispatch()
 
     def do_DELETE(self) -> None:
-        self.serve()
+        self._dispatch()
 
     def do_PATCH(self) -> None:
-        self.serve()
+        self._dispatch()
 
     def do_OPTIONS(self) -> None:
-        self.serve()
+        self._dispatch()
 
     _pending_call: Callable[[int | None], None] | None = None
 
@@ -488,19 +498,30 @@ class QuietHandler(BaseHTTPRequestHandler):
             pending(status)
 
     def read_body(self) -> bytes:
-        """The request body, de-chunked if the client used Transfer-Encoding: chunked."""
+        """The request body, de-chunked if the client used Transfer-Encoding: chunked. A body cut short (the
+        client died while sending it) raises TruncatedRequest: AWS never acts on an incomplete request, so
+        neither may a server here (a proxy that forwarded it would store a truncated object)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks: list[bytes] = []
             while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                line = self.rfile.readline()
+                if not line.endswith(b"\n"):
+                    raise TruncatedRequest("the connection closed inside a chunked body")
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
+                    while (trailer := self.rfile.readline()) not in (b"\r\n", b"\n"):
+                        if not trailer:
+                            raise TruncatedRequest("the connection closed inside the trailers")
                     return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+                chunk = self.rfile.read(size)
+                if len(chunk) < size or not self.rfile.readline().endswith(b"\n"):
+                    raise TruncatedRequest("the connection closed inside a chunk")
+                chunks.append(chunk)
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:
+            raise TruncatedRequest(f"the connection closed after {len(body)} of {length} body bytes")
+        return body
 
 
 class _LoopbackHTTPServer(ThreadingHTTPServer):

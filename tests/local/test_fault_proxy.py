@@ -202,6 +202,24 @@ def test_reset_is_not_forwarded_and_is_retried(fresh: LocalStack) -> None:
     assert s3.head_object(Bucket=BUCKET, Key=name)["ContentLength"] == 1
 
 
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_cut_short_by_a_dying_client_is_never_forwarded(fresh: LocalStack, framing: str) -> None:
+    name = key()
+    head = f"PUT /{BUCKET}/{name} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if framing == "chunked":
+        request = head + "Transfer-Encoding: chunked\r\n\r\n64\r\n" + "x" * 10
+    else:
+        request = head + "Content-Length: 100\r\n\r\n" + "x" * 10
+    host, port = fresh.proxy.endpoint_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(request.encode())
+        client.shutdown(socket.SHUT_WR)  # the client dies mid-body
+        assert client.recv(4096) == b""  # the proxy hangs up without an answer
+    with pytest.raises(ClientError):
+        proxied(fresh, "s3").head_object(Bucket=BUCKET, Key=name)
+    assert fresh.proxy.call_counts()["PutObject"] == 0
+
+
 def test_timeout_takes_effect_although_the_client_gives_up(fresh: LocalStack) -> None:
     ddb = proxied(fresh, "dynamodb", read_timeout=0.25)
     arn = key("arn")
