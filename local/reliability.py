@@ -41,7 +41,6 @@ from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode, urlsplit
 
 import boto3
-from botocore.exceptions import FlexibleChecksumError
 
 from archiver.records import SCHEMA, parse_session_arn
 from local.fault_proxy import FaultProxy
@@ -643,21 +642,9 @@ class World:
         return audit
 
     def _body(self, key: str, version: str | None = None) -> bytes:
-        """One object's bytes. moto 5.2.5 can answer a read with an empty body under the object's checksum:
-        `FakeKey.etag` seeks and reads the key's buffer without the lock `FakeKey.value` takes, so two requests
-        on one key at once can leave `value` reading from the end. Seen once in a full run (2026-12-01);
-        botocore rejects such a body (FlexibleChecksumError) and we read again. The stored bytes are intact."""
         extra = {"VersionId": version} if version else {}
-        attempts = 1
-        while True:
-            try:
-                body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read()
-                return body
-            except FlexibleChecksumError:
-                if attempts == 3:
-                    raise
-                attempts += 1
-                _progress(f"[audit] s3://{self.bucket}/{key} ({version or 'current'}): bad read from moto, again")
+        body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read()
+        return body
 
     def _compare_with_api(self, key: str, record: Mapping[str, Any], item: Mapping[str, str] | None) -> list[str]:
         arn = parse_session_arn(record["session_arn"])
