@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -15,11 +14,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
-# As infra/archiver.py and infra/bundling.py build the asset: the function's runtime and architecture, and
-# the distributions the Lambda Python runtime provides (removed from the asset).
-LAMBDA_PYTHON = "3.14"
-LAMBDA_PLATFORM = "manylinux2014_aarch64"
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 
 # Seconds to import `module` (after `before`, untimed), printed on one line.
 _IMPORT_PROBE = "{before}; import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -94,7 +88,8 @@ class PackageSize:
     unzipped_bytes: int
     zipped_bytes: int
     files: int
-    runtime_provided_bytes: int  # boto3/botocore/s3transfer that pip pulled in and the asset leaves out
+    runtime_provided_bytes: int  # what pip pulls in and the asset leaves out (the runtime's SDK, console scripts)
+    left_out: tuple[str, ...] = ()  # the distributions the bundler leaves to the runtime
     note: str = ""
 
 
@@ -104,47 +99,26 @@ def _tree_size(path: Path) -> tuple[int, int]:
 
 
 def measure_package() -> PackageSize | None:
-    """Build the asset as infra/bundling.py does (pip for the Lambda platform, minus the runtime's SDK)."""
+    """Build the asset with the stack's own bundler (infra/bundling.py, for the function's runtime and
+    architecture), and, for comparison, what pip alone installs (the SDK included)."""
+    # Imported here: CDK is heavy, and only this measurement needs it.
+    from infra.archiver import ARCHITECTURE, RUNTIME
+    from infra.bundling import RUNTIME_PROVIDED, BundlingError, PipLocalBundling, pip_command
+
     with tempfile.TemporaryDirectory(prefix="bench-asset-") as tmp:
-        target = Path(tmp, "asset")
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--requirement",
-            str(LAMBDAS / "requirements.txt"),
-            "--target",
-            str(target),
-            "--platform",
-            LAMBDA_PLATFORM,
-            "--implementation",
-            "cp",
-            "--python-version",
-            LAMBDA_PYTHON,
-            "--only-binary=:all:",
-            "--no-compile",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--quiet",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            print(f"package size not measured: pip failed: {result.stderr.strip()[-500:]}", file=sys.stderr)
+        asset, everything = Path(tmp, "asset"), Path(tmp, "everything")
+        try:
+            PipLocalBundling(LAMBDAS, RUNTIME, ARCHITECTURE).try_bundle(str(asset))
+        except BundlingError as error:
+            print(f"package size not measured: {error}", file=sys.stderr)
             return None
-        provided = 0
-        for entry in list(target.iterdir()):
-            name = entry.name.lower()
-            if any(name == dist or name.startswith(f"{dist}-") for dist in RUNTIME_PROVIDED):
-                provided += _tree_size(entry)[0] if entry.is_dir() else entry.stat().st_size
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        shutil.rmtree(target / "bin", ignore_errors=True)
-        shutil.copytree(
-            LAMBDAS / "archiver", target / "archiver", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
-        unzipped, files = _tree_size(target)
+        command = pip_command(LAMBDAS / "requirements.txt", everything, RUNTIME, ARCHITECTURE)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        unzipped, files = _tree_size(asset)
+        own, _ = _tree_size(asset / "archiver")
+        provided = max(0, _tree_size(everything)[0] - (unzipped - own)) if result.returncode == 0 else 0
         archive = Path(tmp, "asset.zip")
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(p for p in target.rglob("*") if p.is_file()):
-                zf.write(path, path.relative_to(target))
-        return PackageSize(unzipped, archive.stat().st_size, files, provided)
+            for path in sorted(p for p in asset.rglob("*") if p.is_file()):
+                zf.write(path, path.relative_to(asset))
+        return PackageSize(unzipped, archive.stat().st_size, files, provided, RUNTIME_PROVIDED)

@@ -468,8 +468,9 @@ def _cold_start_section(results: Results) -> list[str]:
         ]
     if package:
         lines += [
-            "Deployment package, built as `infra/bundling.py` builds it (pip for manylinux2014_aarch64, CPython",
-            "3.14, without boto3/botocore/s3transfer, which the runtime provides) plus `archiver/`:",
+            "Deployment package, built by the stack's own bundler (`infra/bundling.py`: pip for the function's",
+            f"runtime and architecture, without {'/'.join(package.get('left_out', ['the SDK']))}, which the runtime"
+            " provides) plus `archiver/`:",
             f"{_mb(package['unzipped_bytes'])} unzipped in {package['files']:,} files, {_mb(package['zipped_bytes'])}"
             f" zipped (deflate); bundling the SDK too would add {_mb(package['runtime_provided_bytes'])} unzipped.",
             "",
