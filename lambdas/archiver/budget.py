@@ -17,6 +17,12 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 REPORT_SECONDS = 2.0  # to log the summary and flush the metrics after the last request
 
 
+def request_reserve_seconds(read_timeout_seconds: float) -> float:
+    """How long before the deadline the last request may start: its worst case (connect and read timeouts,
+    no retry) plus the time to report."""
+    return CONNECT_TIMEOUT_SECONDS + read_timeout_seconds + REPORT_SECONDS
+
+
 class OutOfTime(RuntimeError):
     """No request may be sent any more: its answer (or its retry) could come after the Lambda's deadline."""
 

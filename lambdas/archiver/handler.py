@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from archiver import telemetry
-from archiver.budget import CONNECT_TIMEOUT_SECONDS, REPORT_SECONDS, Budget, RequestCutoff
+from archiver.budget import CONNECT_TIMEOUT_SECONDS, Budget, RequestCutoff, request_reserve_seconds
 from archiver.ledger import Ledger
 from archiver.ratelimit import TokenBucket
 from archiver.run import run_archive
@@ -120,7 +120,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if isinstance(request_id, str):
         logger.append_keys(request_id=request_id)
     settings = wiring.settings
-    reserve = CONNECT_TIMEOUT_SECONDS + settings.read_timeout_seconds + REPORT_SECONDS
+    reserve = request_reserve_seconds(settings.read_timeout_seconds)
     budget = Budget.from_context(context, settings.safety_margin_seconds, reserve)
     wiring.cutoff.budget = budget
     try:
