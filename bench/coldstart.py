@@ -100,23 +100,22 @@ def _tree_size(path: Path) -> tuple[int, int]:
 
 def measure_package() -> PackageSize | None:
     """Build the asset with the stack's own bundler (infra/bundling.py, for the function's runtime and
-    architecture), and, for comparison, what pip alone installs (the SDK included)."""
+    architecture), measuring on the way what pip alone installs (the SDK included)."""
     # Imported here: CDK is heavy, and only this measurement needs it.
     from infra.archiver import ARCHITECTURE, RUNTIME
-    from infra.bundling import RUNTIME_PROVIDED, BundlingError, PipLocalBundling, pip_command
+    from infra.bundling import RUNTIME_PROVIDED, PipLocalBundling, pip_command
 
     with tempfile.TemporaryDirectory(prefix="bench-asset-") as tmp:
-        asset, everything = Path(tmp, "asset"), Path(tmp, "everything")
-        try:
-            PipLocalBundling(LAMBDAS, RUNTIME, ARCHITECTURE).try_bundle(str(asset))
-        except BundlingError as error:
-            print(f"package size not measured: {error}", file=sys.stderr)
-            return None
-        command = pip_command(LAMBDAS / "requirements.txt", everything, RUNTIME, ARCHITECTURE)
+        asset = Path(tmp, "asset")
+        command = pip_command(LAMBDAS / "requirements.txt", asset, RUNTIME, ARCHITECTURE)
         result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            print(f"package size not measured: pip failed: {result.stderr.strip()[-500:]}", file=sys.stderr)
+            return None
+        installed, _ = _tree_size(asset)
+        PipLocalBundling(LAMBDAS, RUNTIME, ARCHITECTURE).complete(asset)
         unzipped, files = _tree_size(asset)
-        own, _ = _tree_size(asset / "archiver")
-        provided = max(0, _tree_size(everything)[0] - (unzipped - own)) if result.returncode == 0 else 0
+        provided = installed - (unzipped - _tree_size(asset / "archiver")[0])
         archive = Path(tmp, "asset.zip")
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(p for p in asset.rglob("*") if p.is_file()):

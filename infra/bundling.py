@@ -109,6 +109,11 @@ class PipLocalBundling:
                 f"{self._source / REQUIREMENTS} for {self._runtime.name}/{self._architecture.name}. "
                 f"Docker bundling is not used. Command: {' '.join(command)}\n{result.stderr.strip()}"
             )
+        self.complete(target)
+        return True
+
+    def complete(self, target: Path) -> None:
+        """After pip: leave out what the runtime provides, add our package."""
         for name in RUNTIME_PROVIDED:
             remove_distribution(target, name)
         shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: never run in Lambda
@@ -118,7 +123,6 @@ class PipLocalBundling:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
             dirs_exist_ok=True,
         )
-        return True
 
 
 def lambda_code(source: Path, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> lambda_.Code:
