@@ -3,10 +3,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
+STAMP := $(VENV)/.dev-stamp
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# The project and the Lambda package, editable and without dependencies (those come pinned from requirements).
+INSTALL_PROJECT := $(PIP) --no-deps -e ./lambdas -e . --config-settings editable_mode=compat
+# A machine-wide pip setting here warns about a local index; harmless.
+QUIET_PIP := 2> >(grep -v "is ignored: it is neither" >&2)
 NODE_STAMP := node_modules/.installed-stamp
 
-export PYTHONPATH := $(CURDIR):$(CURDIR)/lambdas
 export PYTHONDONTWRITEBYTECODE := 1
 # jsii warns loudly on Node 20; CDK CLI stays offline and quiet.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -16,15 +21,22 @@ export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
 
 .PHONY: venv demo test lint types pytest synth bench reliability schema-doc clean
 
-$(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt
+## What the demo needs: the Lambda's dependencies, boto3 and moto server (no CDK, linters or type checker).
+$(DEMO_STAMP): requirements-demo.txt lambdas/requirements.txt pyproject.toml lambdas/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	$(PIP) -r requirements-demo.txt $(QUIET_PIP)
+	$(INSTALL_PROJECT) $(QUIET_PIP)
+	touch $(DEMO_STAMP)
+
+## Everything: the demo's set plus the CDK app (requirements.txt) and the checks (requirements-dev.txt).
+$(STAMP): $(DEMO_STAMP) requirements.txt requirements-dev.txt
+	$(PIP) -r requirements-dev.txt $(QUIET_PIP)
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 ## The archiver on the embedded local stack: several scheduled runs, sessions appearing between them.
-demo: venv
+demo: $(DEMO_STAMP)
 	$(PY) -m local.demo
 
 ## Every check: lint, format, types, tests (unit, integration, infra, Athena contract, smoke of bench and faults).
@@ -35,7 +47,8 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 types: venv
-	$(VENV)/bin/mypy lambdas/archiver infra local $(wildcard bench) app.py tests
+	$(VENV)/bin/mypy -p archiver -p infra -p local -p bench -p tests
+	$(VENV)/bin/mypy app.py
 
 pytest: venv
 	$(PY) -m pytest -q -m "not slow"

@@ -8,18 +8,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-# infra imports archiver.records/telemetry (pure modules) from the Lambda package: make lambdas/ importable
-# wherever the CDK CLI starts this file from.
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import ConfigError, load_config
+from infra.stack import ArchiverStack
+
 _ROOT = Path(__file__).resolve().parent
-for _path in (_ROOT, _ROOT / "lambdas"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-import aws_cdk as cdk  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
-
-from infra.config import ConfigError, load_config  # noqa: E402
-from infra.stack import ArchiverStack  # noqa: E402
 
 
 def build_app(overrides: Mapping[str, object] | None = None, outdir: str | None = None) -> cdk.App:

@@ -131,7 +131,7 @@ def lambda_code(source: Path, runtime: lambda_.Runtime, architecture: lambda_.Ar
         str(source),
         # Hash what is deployed: a new dependency release or a change of this bundler is a new asset.
         asset_hash_type=AssetHashType.OUTPUT,
-        exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"],
+        exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", "*.egg-info", "pyproject.toml"],
         bundling=BundlingOptions(
             # Required by the API but never used: local bundling either succeeds or raises.
             image=runtime.bundling_image,
