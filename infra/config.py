@@ -2,7 +2,8 @@
 
 Every key has a default here and the same default in `cdk.json` (a test keeps them equal). Values come from
 `cdk.json` (JSON types) or from `-c key=value` (always strings), so each parser accepts both. Errors name the
-context key and the expected form.
+context key and the expected form. The rules the function's settings apply too (prefix, Regions, pacing) are
+`archiver.rules`, the one module both import, so a value that synthesizes is one the function accepts.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-# Same rules as lambdas/archiver/settings.py (a test checks both agree): the prefix is part of every S3 key
-# and of the Athena projection template, so only S3 "safe characters", segments ending in "/".
-_PREFIX = re.compile(r"(?:[A-Za-z0-9!_.*'()-]+/)+")
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+from archiver import rules
+from archiver.rules import RuleError, WholeNumber
+
+T = TypeVar("T")
+
 # Deliberately simple: one "@", no spaces, a dot in the domain. SNS does the real check by mailing it.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _KMS_KEY_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:kms:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:key/[a-zA-Z0-9-]{1,128}")
@@ -31,8 +33,6 @@ LOG_RETENTION_DAYS = (
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 REMOVAL_POLICIES = ("retain", "destroy")
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
 
 # Key -> default. `cdk.json` carries the same values; "" means "not set" for the optional keys.
 DEFAULTS: dict[str, object] = {
@@ -67,7 +67,7 @@ FORMS: dict[str, str] = {
         "not less than lambda_timeout_seconds rounded up to whole minutes"
     ),
     "source_regions": "a comma-separated list of AWS Regions such as 'us-east-2,us-west-2' (empty: the stack's Region)",
-    "record_prefix": "path segments of letters, digits and !_.*'()- each ending in '/', such as 'sessions/'",
+    "record_prefix": rules.PREFIX_FORM,
     "log_retention_days": "one of the CloudWatch Logs retention periods: " + ", ".join(map(str, LOG_RETENTION_DAYS)),
     "log_level": "one of " + ", ".join(LOG_LEVELS),
     "alarm_email": "an e-mail address such as 'ops@example.com' (empty: no subscription)",
@@ -82,9 +82,9 @@ FORMS: dict[str, str] = {
     "access_log_expiration_days": "a whole number of days from 1 to 3650",
     "glue_database_name": "a Glue database name: 1-255 of lower-case letters, digits and '_'",
     "athena_workgroup_name": "an Athena workgroup name: 1-128 of letters, digits and . _ -",
-    "list_rate_per_second": "a number from 0.1 to 10000 (ListStreamSessionsByAccount calls per second per Region)",
-    "get_rate_per_second": "a number from 0.1 to 10000 (GetStreamSession calls per second per Region)",
-    "max_concurrency": "a whole number from 1 to 64 (archiving threads per Region)",
+    "list_rate_per_second": f"{rules.RATE_PER_SECOND.form} (ListStreamSessionsByAccount calls per second per Region)",
+    "get_rate_per_second": f"{rules.RATE_PER_SECOND.form} (GetStreamSession calls per second per Region)",
+    "max_concurrency": f"{rules.CONCURRENCY.form} (archiving threads per Region)",
 }
 
 
@@ -161,40 +161,20 @@ def _optional(pattern: re.Pattern[str]) -> Callable[[str, object], str | None]:
     return parse
 
 
-def _integer(low: int, high: int) -> Callable[[str, object], int]:
-    def parse(key: str, value: object) -> int:
-        if isinstance(value, bool):
-            raise _fail(key, value)
-        if isinstance(value, int):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        elif isinstance(value, str) and value.strip().isdecimal() and value.isascii():  # not '²' (int() fails) or '٣'
-            number = int(value.strip())
-        else:
-            raise _fail(key, value)
-        if not low <= number <= high:
-            raise _fail(key, value)
-        return number
+def _checked(rule: Callable[[object], T]) -> Callable[[str, object], T]:
+    """A shared rule (archiver.rules) whose error names the key."""
 
-    return parse
-
-
-def _number(low: float, high: float) -> Callable[[str, object], float]:
-    """An int or decimal (JSON number or string), read as the function's settings read it: float(), then the range."""
-
-    def parse(key: str, value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise _fail(key, value)
+    def parse(key: str, value: object) -> T:
         try:
-            number = float(value.strip() if isinstance(value, str) else value)
-        except (ValueError, OverflowError):
+            return rule(value)
+        except RuleError:
             raise _fail(key, value) from None
-        if not low <= number <= high:  # also rejects NaN
-            raise _fail(key, value)
-        return number
 
     return parse
+
+
+def _whole(low: int, high: int) -> Callable[[str, object], int]:
+    return _checked(WholeNumber(low, high).parse)
 
 
 def _choice(choices: tuple[str, ...], *, fold: Callable[[str], str] = str.lower) -> Callable[[str, object], str]:
@@ -208,21 +188,10 @@ def _choice(choices: tuple[str, ...], *, fold: Callable[[str], str] = str.lower)
 
 
 def _retention(key: str, value: object) -> int:
-    days = _integer(1, 3653)(key, value)
+    days = _whole(1, 3653)(key, value)
     if days not in LOG_RETENTION_DAYS:
         raise _fail(key, value)
     return days
-
-
-def _flag(key: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = _text(key, value).lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise _fail(key, value)
 
 
 def _regions(key: str, value: object) -> tuple[str, ...]:
@@ -234,41 +203,45 @@ def _regions(key: str, value: object) -> tuple[str, ...]:
         parts = [part.strip() for part in value.split(",")] if value.strip() else []
     else:
         raise _fail(key, value)
-    if any(not isinstance(part, str) or not _REGION.fullmatch(part) for part in parts):
+    texts = [part for part in parts if isinstance(part, str)]
+    if len(texts) != len(parts):
         raise _fail(key, value)
-    return tuple(dict.fromkeys(str(part) for part in parts))
+    try:
+        return rules.regions(texts)
+    except RuleError:
+        raise _fail(key, value) from None
 
 
 def _prefix(key: str, value: object) -> str:
-    text = _text(key, value)
-    if not _PREFIX.fullmatch(text) or any(part in {".", ".."} for part in text.split("/")):
-        raise _fail(key, value)
-    return text
+    try:
+        return rules.prefix(_text(key, value))
+    except RuleError:
+        raise _fail(key, value) from None
 
 
 _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "stack_name": _pattern(_STACK_NAME),
-    "schedule_minutes": _integer(1, 720),
+    "schedule_minutes": _whole(1, 720),
     "source_regions": _regions,
     "record_prefix": _prefix,
     "log_retention_days": _retention,
     "log_level": _choice(LOG_LEVELS, fold=str.upper),
     "alarm_email": _optional(_EMAIL),
     "data_removal_policy": _choice(REMOVAL_POLICIES),
-    "lambda_memory_mb": _integer(128, 10240),
-    "lambda_timeout_seconds": _integer(60, 900),
-    "time_budget_margin_seconds": _integer(0, 450),
+    "lambda_memory_mb": _whole(128, 10240),
+    "lambda_timeout_seconds": _whole(60, 900),
+    "time_budget_margin_seconds": _whole(0, 450),
     "kms_key_arn": _optional(_KMS_KEY_ARN),
-    "keep_environment_variable_values": _flag,
-    "athena_bytes_scanned_cutoff_mb": _integer(10, 1_048_576),
-    "noncurrent_version_expiration_days": _integer(1, 3650),
-    "access_log_expiration_days": _integer(1, 3650),
+    "keep_environment_variable_values": _checked(rules.flag),
+    "athena_bytes_scanned_cutoff_mb": _whole(10, 1_048_576),
+    "noncurrent_version_expiration_days": _whole(1, 3650),
+    "access_log_expiration_days": _whole(1, 3650),
     "glue_database_name": _pattern(_GLUE_NAME),
     "athena_workgroup_name": _pattern(_WORKGROUP_NAME),
-    # Same ranges as lambdas/archiver/settings.py (a test checks both agree).
-    "list_rate_per_second": _number(0.1, 10_000),
-    "get_rate_per_second": _number(0.1, 10_000),
-    "max_concurrency": _integer(1, 64),
+    # The function's own rules: what synthesizes is what the function accepts.
+    "list_rate_per_second": _checked(rules.RATE_PER_SECOND.parse),
+    "get_rate_per_second": _checked(rules.RATE_PER_SECOND.parse),
+    "max_concurrency": _checked(rules.CONCURRENCY.parse),
 }
 
 

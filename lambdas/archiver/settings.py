@@ -1,20 +1,20 @@
-"""Environment -> validated settings, once per cold start, with errors that name the variable."""
+"""Environment -> validated settings, once per cold start, with errors that name the variable.
+
+The forms and ranges are `archiver.rules`, shared with the stack's context; this module reads the
+environment, applies the defaults and names the variable.
+"""
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
-# S3 "safe characters" only, ending in "/", no empty or dot-only segments: the prefix is part of
-# every key and of the Athena projection template.
-_PREFIX = re.compile(r"(?:[A-Za-z0-9!_.*'()-]+/)+")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_TABLE = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no", ""}
+from archiver import rules
+from archiver.rules import RuleError
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -39,86 +39,79 @@ class Settings:
     read_timeout_seconds: float = 10.0
 
 
-def _required(env: Mapping[str, str], name: str, pattern: re.Pattern[str], form: str) -> str:
+def _malformed(name: str, raw: str, error: RuleError) -> ConfigError:
+    return ConfigError(f"{name}={raw!r} is malformed: expected {error.form}.")
+
+
+def _required(env: Mapping[str, str], name: str, rule: Callable[[str], str], form: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(f"{name} is required: set it to {form}.")
-    if not pattern.fullmatch(value):
-        raise ConfigError(f"{name}={value!r} is malformed: expected {form}.")
-    return value
+    try:
+        return rule(value)
+    except RuleError as error:
+        raise _malformed(name, value, error) from None
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+def _optional(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T]) -> T:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not low <= value <= high:  # also rejects NaN
-        raise ConfigError(f"{name}={raw!r} is malformed: expected a number from {low:g} to {high:g}.")
-    return value
-
-
-def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdecimal() or not raw.isascii() or not low <= int(raw) <= high:
-        raise ConfigError(f"{name}={raw!r} is malformed: expected a whole number from {low} to {high}.")
-    return int(raw)
+        return parse(raw)
+    except RuleError as error:
+        raise _malformed(name, raw, error) from None
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
+    if not raw:
         return False
-    raise ConfigError(f"{name}={raw!r} is malformed: expected true or false.")
+    try:
+        return rules.flag(raw)
+    except RuleError as error:
+        raise _malformed(name, raw, error) from None
 
 
 def _regions(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("SOURCE_REGIONS", "").strip()
     if not raw:
         own = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
-        if not _REGION.fullmatch(own):
+        try:
+            return (rules.region(own),)
+        except RuleError:
             raise ConfigError(
-                "SOURCE_REGIONS is not set and AWS_REGION is missing: set SOURCE_REGIONS to a comma-separated "
-                "list of Regions such as 'us-east-2,us-west-2'."
-            )
-        return (own,)
-    regions = tuple(dict.fromkeys(part.strip() for part in raw.split(",")))
-    bad = [region for region in regions if not _REGION.fullmatch(region)]
-    if bad:
-        raise ConfigError(
-            f"SOURCE_REGIONS={raw!r} is malformed ({', '.join(repr(b) for b in bad)}): "
-            "expected a comma-separated list of Regions such as 'us-east-2,us-west-2'."
-        )
-    return regions
+                f"SOURCE_REGIONS is not set and AWS_REGION is missing: set SOURCE_REGIONS to {rules.REGIONS_FORM}."
+            ) from None
+    try:
+        return rules.regions(part.strip() for part in raw.split(","))
+    except RuleError as error:
+        raise ConfigError(f"SOURCE_REGIONS={raw!r} is malformed ({error.found}): expected {error.form}.") from None
+
+
+def _prefix(env: Mapping[str, str]) -> str:
+    prefix = env.get("ARCHIVE_PREFIX", "sessions/").strip()
+    try:
+        return rules.prefix(prefix)
+    except RuleError as error:
+        raise _malformed("ARCHIVE_PREFIX", prefix, error) from None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the environment; raise ConfigError on the first bad value."""
     env = os.environ if env is None else env
-    prefix = env.get("ARCHIVE_PREFIX", "sessions/").strip()
-    if not _PREFIX.fullmatch(prefix) or any(part in {".", ".."} for part in prefix.split("/")):
-        raise ConfigError(
-            f"ARCHIVE_PREFIX={prefix!r} is malformed: expected path segments of letters, digits and !_.*'()- "
-            "each ending in '/', such as 'sessions/'."
-        )
+    prefix = _prefix(env)
     return Settings(
-        table_name=_required(env, "ARCHIVE_TABLE_NAME", _TABLE, "a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)"),
-        bucket_name=_required(env, "ARCHIVE_BUCKET_NAME", _BUCKET, "an S3 bucket name (3-63 of a-z 0-9 . -)"),
+        table_name=_required(env, "ARCHIVE_TABLE_NAME", rules.table_name, rules.TABLE_FORM),
+        bucket_name=_required(env, "ARCHIVE_BUCKET_NAME", rules.bucket_name, rules.BUCKET_FORM),
         prefix=prefix,
         source_regions=_regions(env),
         keep_environment_values=_flag(env, "KEEP_ENVIRONMENT_VARIABLE_VALUES"),
-        safety_margin_seconds=_number(env, "TIME_BUDGET_MARGIN_SECONDS", 30.0, 0.0, 900.0),
-        list_rate_per_second=_number(env, "LIST_RATE_PER_SECOND", 18.0, 0.1, 10_000.0),
-        get_rate_per_second=_number(env, "GET_RATE_PER_SECOND", 18.0, 0.1, 10_000.0),
-        max_concurrency=_integer(env, "MAX_CONCURRENCY", 8, 1, 64),
-        max_list_restarts=_integer(env, "MAX_LIST_RESTARTS", 3, 0, 10),
-        max_attempts=_integer(env, "MAX_ATTEMPTS", 5, 1, 20),
-        read_timeout_seconds=_number(env, "READ_TIMEOUT_SECONDS", 10.0, 1.0, 900.0),
+        safety_margin_seconds=_optional(env, "TIME_BUDGET_MARGIN_SECONDS", 30.0, rules.MARGIN_SECONDS.parse),
+        list_rate_per_second=_optional(env, "LIST_RATE_PER_SECOND", 18.0, rules.RATE_PER_SECOND.parse),
+        get_rate_per_second=_optional(env, "GET_RATE_PER_SECOND", 18.0, rules.RATE_PER_SECOND.parse),
+        max_concurrency=_optional(env, "MAX_CONCURRENCY", 8, rules.CONCURRENCY.parse),
+        max_list_restarts=_optional(env, "MAX_LIST_RESTARTS", 3, rules.LIST_RESTARTS.parse),
+        max_attempts=_optional(env, "MAX_ATTEMPTS", 5, rules.ATTEMPTS.parse),
+        read_timeout_seconds=_optional(env, "READ_TIMEOUT_SECONDS", 10.0, rules.READ_TIMEOUT_SECONDS.parse),
     )

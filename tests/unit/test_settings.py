@@ -47,3 +47,42 @@ def test_bad_values_fail_with_the_variable_and_expected_form(
         load_settings({**BASE, **overrides})
     assert variable in str(caught.value)
     assert form in str(caught.value)
+
+
+def test_empty_values_mean_the_default_and_outer_spaces_are_ignored() -> None:
+    settings = load_settings(
+        {
+            **BASE,
+            "LIST_RATE_PER_SECOND": "",
+            "MAX_CONCURRENCY": " ",
+            "KEEP_ENVIRONMENT_VARIABLE_VALUES": "",
+            "GET_RATE_PER_SECOND": " 12.5 ",
+            "MAX_ATTEMPTS": "\u00a04\t",  # str.strip() removes any Unicode space (the stack's context refuses it)
+            "ARCHIVE_PREFIX": " archive/v1/ ",
+        }
+    )
+    assert (settings.list_rate_per_second, settings.max_concurrency, settings.keep_environment_values) == (18, 8, False)
+    assert (settings.get_rate_per_second, settings.max_attempts, settings.prefix) == (12.5, 4, "archive/v1/")
+
+
+def test_messages_name_the_variable_the_value_and_the_form() -> None:
+    cases = {
+        "MAX_CONCURRENCY": ("65", "MAX_CONCURRENCY='65' is malformed: expected a whole number from 1 to 64."),
+        "READ_TIMEOUT_SECONDS": ("0.5", "READ_TIMEOUT_SECONDS='0.5' is malformed: expected a number from 1 to 900."),
+        "KEEP_ENVIRONMENT_VARIABLE_VALUES": (
+            "On",
+            "KEEP_ENVIRONMENT_VARIABLE_VALUES='on' is malformed: expected true or false.",
+        ),
+        "SOURCE_REGIONS": (
+            "mars,us-east-2,mars",
+            "SOURCE_REGIONS='mars,us-east-2,mars' is malformed ('mars'): "
+            "expected a comma-separated list of Regions such as 'us-east-2,us-west-2'.",
+        ),
+    }
+    for variable, (value, message) in cases.items():
+        with pytest.raises(ConfigError) as caught:
+            load_settings({**BASE, variable: value})
+        assert str(caught.value) == message
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "ARCHIVE_BUCKET_NAME": " "})
+    assert str(caught.value) == "ARCHIVE_BUCKET_NAME is required: set it to an S3 bucket name (3-63 of a-z 0-9 . -)."
