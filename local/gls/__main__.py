@@ -1,0 +1,48 @@
+"""`python -m local.gls`: the emulator in its own process (demo, benchmarks, the reliability harness).
+
+The first line on stdout is the endpoint URL, printed once the server accepts requests; it then serves
+until SIGTERM or SIGINT and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from local.gls.server import GameLiftStreamsEmulator
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m local.gls") -> int:
+    """Run the emulator as its own process: prints the endpoint, serves until SIGTERM."""
+    parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sessions", type=int, default=0, help="sessions to seed in each Region")
+    parser.add_argument("--region", default="us-east-2", help="default Region (unsigned requests)")
+    parser.add_argument("--regions", default="", help="comma-separated Regions to seed (default: --region)")
+    parser.add_argument("--rate", type=float, default=None, help="quota: requests/second per operation+Region")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every request")
+    args = parser.parse_args(argv)
+
+    emulator = GameLiftStreamsEmulator(port=args.port, seed=args.seed, default_region=args.region)
+    for region in [r for r in args.regions.split(",") if r] or [args.region]:
+        if args.sessions:
+            emulator.seed_sessions(args.sessions, region)
+    if args.rate:
+        emulator.faults.rate_limit("*", args.rate, max(1, int(args.rate)))
+    if args.latency_ms:
+        emulator.faults.base_latency["*"] = args.latency_ms / 1000.0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with emulator:
+        print(emulator.endpoint_url, flush=True)
+        while not stop.wait(3600):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

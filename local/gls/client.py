@@ -1,0 +1,151 @@
+"""`EmulatorClient`: the one HTTP client of the emulator's control API (`/_emulator/...`, see `control`).
+
+For tests, benchmarks and the reliability harness that drive an emulator in another process (or in this
+one, through its URL). Standard library only, no proxies (the emulator is on 127.0.0.1), one method per
+route; any answer but 200 raises `ControlError`.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+from urllib.parse import urlencode, urlsplit
+
+DEFAULT_TIMEOUT = 300.0  # seeding 100k sessions takes a few seconds; a busy 2-core machine, more
+
+
+class ControlError(RuntimeError):
+    """The control API answered something other than 200 (bad payload: 400, unknown session or route: 404)."""
+
+    def __init__(self, method: str, path: str, status: int, payload: Any) -> None:
+        super().__init__(f"emulator control {method} {path} answered {status}: {payload}")
+        self.status = status
+        self.payload = payload
+
+
+class Calls(TypedDict):
+    """What the emulator was asked since the last reset_calls, and which faults fired (ever, or since
+    the last reset_faults): `fired` keys are "Operation:kind", e.g. "GetStreamSession:quota"."""
+
+    counts: dict[str, int]
+    total: int
+    fired: dict[str, int]
+
+
+def _json_default(value: Any) -> Any:
+    """Datetimes in session fields go as the wire carries them: epoch seconds with milliseconds."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return round(aware.timestamp(), 3)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class EmulatorClient:
+    """Typed calls to the control API of the emulator at `url` (its `endpoint_url`, or the CLI's first line)."""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"the emulator's URL must be http(s)://host:port, not {url!r}")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """One control request (`path` like "/_emulator/calls"); GET sends `body` as the query string."""
+        data: bytes | None = None
+        url = self.url + path
+        if method == "GET":
+            query = {k: v for k, v in (body or {}).items() if v is not None}
+            url += f"?{urlencode(query)}" if query else ""
+        else:
+            data = json.dumps(dict(body or {}), default=_json_default).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http(s) only
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                status, raw = int(response.status), response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        try:
+            payload = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = raw.decode("utf-8", "replace")
+        if status != 200:
+            raise ControlError(method, path, status, payload)
+        return payload
+
+    # -- sessions ------------------------------------------------------------------------------------
+
+    def seed(self, n: int, region: str | None = None, succeeded_fraction: float = 0.6) -> list[str]:
+        """Seed `n` sessions of the realistic mix (`region` None: the emulator's default); their ARNs, oldest
+        first (the list call returns newest first)."""
+        body: dict[str, Any] = {"seed": n, "succeeded_fraction": succeeded_fraction}
+        if region is not None:
+            body["region"] = region
+        return [str(arn) for arn in self.call("POST", "/_emulator/sessions", body)["arns"]]
+
+    def add(self, region: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Add one session (TERMINATED, export SUCCEEDED unless `fields` say otherwise; a None field is
+        removed); its detail as on the wire (timestamps as epoch seconds)."""
+        if "seed" in fields:
+            raise ValueError("'seed' is not a session field: use seed()")
+        body: dict[str, Any] = dict(fields)
+        if region is not None:
+            body["region"] = region
+        return dict(self.call("POST", "/_emulator/sessions", body))
+
+    def set_export(self, arn: str, status: str | None, output_uri: str | None = None) -> dict[str, Any]:
+        """Set a session's export status (None removes its ExportFilesMetadata; SUCCEEDED without
+        `output_uri` gets the service's default ZIP name); its detail as on the wire."""
+        body: dict[str, Any] = {"arn": arn, "status": status}
+        if output_uri is not None:
+            body["output_uri"] = output_uri
+        return dict(self.call("POST", "/_emulator/export-status", body))
+
+    def remove(self, arn: str) -> None:
+        """Forget a session, as if it aged out of the API (ControlError 404 if unknown)."""
+        self.call("POST", "/_emulator/remove-session", {"arn": arn})
+
+    def succeeded(self, region: str | None = None) -> set[str]:
+        """ARNs whose export SUCCEEDED, in `region` (None: every Region)."""
+        return {str(arn) for arn in self.call("GET", "/_emulator/succeeded", {"region": region})["arns"]}
+
+    # -- faults and configuration ----------------------------------------------------------------------
+
+    def add_fault(self, spec: Mapping[str, Any]) -> None:
+        """Arm one rule, in `FaultPlan.apply_json`'s form (an error, latency, kill, rate_limit, base_latency)."""
+        self.call("POST", "/_emulator/faults", spec)
+
+    def set_faults(self, specs: Iterable[Mapping[str, Any]]) -> None:
+        """Replace every rule, quota and base latency by `specs` (an empty list: a fault-free emulator)."""
+        self.reset_faults(limits=True)
+        for spec in specs:
+            self.add_fault(spec)
+
+    def reset_faults(self, *, limits: bool = True) -> None:
+        """Drop every rule and fired counter; also the quotas and base latency unless limits=False."""
+        self.call("POST", "/_emulator/reset-faults", {"limits": limits})
+
+    def config(self, *, shift_on_page: bool | None = None) -> dict[str, Any]:
+        """Change what is given (shift_on_page: the list shifts by one after every page); the configuration."""
+        body = {} if shift_on_page is None else {"shift_on_page": shift_on_page}
+        return dict(self.call("POST", "/_emulator/config", body))
+
+    # -- the call log ----------------------------------------------------------------------------------
+
+    def calls(self) -> Calls:
+        """Requests per operation since the last reset_calls, their total, and the faults that fired."""
+        payload = self.call("GET", "/_emulator/calls")
+        return Calls(
+            counts={str(k): int(v) for k, v in payload["counts"].items()},
+            total=int(payload["total"]),
+            fired={str(k): int(v) for k, v in payload["fired"].items()},
+        )
+
+    def reset_calls(self) -> None:
+        """Zero the request counts (fired fault counters are kept: reset_faults drops those)."""
+        self.call("POST", "/_emulator/reset-calls")

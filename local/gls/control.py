@@ -1,0 +1,107 @@
+"""The emulator's control API, `/_emulator/...`: what a test or benchmark in another process uses to seed
+sessions, flip export statuses, arm faults and read the call counts (`EmulatorClient` is its client).
+
+Every route takes a JSON object (GET: the query string) and answers 200 with a JSON object, 400 for a bad
+payload, 404 for an unknown route or session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from local.gls.responses import CONTROL_PREFIX, wire
+
+if TYPE_CHECKING:
+    from local.gls.server import GameLiftStreamsEmulator
+
+Route = Callable[["GameLiftStreamsEmulator", dict[str, Any]], tuple[int, Any]]
+
+
+def dispatch(emulator: GameLiftStreamsEmulator, method: str, path: str, body: Any) -> tuple[int, Any]:
+    """Run one control request: (HTTP status, JSON-ready payload)."""
+    payload: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
+    route = ROUTES.get((method, path))
+    if route is None:
+        return 404, {"message": f"unknown control endpoint {method} {path}"}
+    try:
+        return route(emulator, payload)
+    except KeyError as error:
+        return 404, {"message": f"not found: {error}"}
+    except (ValueError, TypeError) as error:
+        return 400, {"message": f"bad request: {error}"}
+
+
+def _sessions(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """{"seed": n, "region"?, "succeeded_fraction"?} -> {"count", "arns"}; else {"region"?, **fields} -> detail."""
+    region = payload.pop("region", None)
+    if "seed" in payload:
+        fraction = float(payload.get("succeeded_fraction", 0.6))
+        made = emulator.seed_sessions(int(payload["seed"]), region, succeeded_fraction=fraction)
+        return 200, {"count": len(made), "arns": [d.get("Arn") for d in made]}
+    return 200, wire(emulator.add_session(region, **payload))
+
+
+def _export_status(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """{"arn", "status" (null removes the export), "output_uri"?} -> the session's detail."""
+    detail = emulator.set_export_status(payload["arn"], payload.get("status"), payload.get("output_uri"))
+    return 200, wire(detail)
+
+
+def _remove_session(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """{"arn"} -> {}."""
+    emulator.remove_session(payload["arn"])
+    return 200, {}
+
+
+def _faults(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """One rule, in `FaultPlan.apply_json`'s form -> {}."""
+    try:
+        emulator.faults.apply_json(payload)
+    except KeyError as error:
+        raise ValueError(f"fault rule is missing {error}") from None
+    return 200, {}
+
+
+def _reset_faults(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """{"limits"?: true} -> {}: drop every rule (and quotas and base latency unless limits is false)."""
+    emulator.faults.clear(limits=bool(payload.get("limits", True)))
+    return 200, {}
+
+
+def _config(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """{"shift_on_page"?} -> the configuration after the change."""
+    if "shift_on_page" in payload:
+        emulator.shift_on_page = bool(payload["shift_on_page"])
+    return 200, {"shift_on_page": emulator.shift_on_page}
+
+
+def _reset_calls(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """{} -> {}: zero the call log (fault counters stay)."""
+    emulator.reset_calls()
+    return 200, {}
+
+
+def _calls(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """-> {"counts": {operation: n}, "total": n, "fired": {"operation:kind": n}}."""
+    fired = {f"{op}:{kind}": n for (op, kind), n in emulator.faults.fired.items()}
+    counts = emulator.call_counts()
+    return 200, {"counts": dict(counts), "total": sum(counts.values()), "fired": fired}
+
+
+def _succeeded(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """?region= (all Regions without it) -> {"arns": sorted ARNs whose export SUCCEEDED}."""
+    return 200, {"arns": sorted(emulator.succeeded_arns(payload.get("region")))}
+
+
+ROUTES: Final[dict[tuple[str, str], Route]] = {
+    ("POST", CONTROL_PREFIX + "sessions"): _sessions,
+    ("POST", CONTROL_PREFIX + "export-status"): _export_status,
+    ("POST", CONTROL_PREFIX + "remove-session"): _remove_session,
+    ("POST", CONTROL_PREFIX + "faults"): _faults,
+    ("POST", CONTROL_PREFIX + "reset-faults"): _reset_faults,
+    ("POST", CONTROL_PREFIX + "config"): _config,
+    ("POST", CONTROL_PREFIX + "reset-calls"): _reset_calls,
+    ("GET", CONTROL_PREFIX + "calls"): _calls,
+    ("GET", CONTROL_PREFIX + "succeeded"): _succeeded,
+}

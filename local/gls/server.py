@@ -1,0 +1,140 @@
+"""`GameLiftStreamsEmulator`: the backend (models), the wire protocol (responses) and the control API
+(control) behind one HTTP server on 127.0.0.1, for the unmodified boto3 `gameliftstreams` client.
+
+moto has no gameliftstreams backend, so this serves `ListStreamSessionsByAccount` and `GetStreamSession`
+(point `AWS_ENDPOINT_URL_GAMELIFTSTREAMS` at `endpoint_url`). Sessions live per Region (taken from the
+SigV4 credential scope) and the shared `FaultPlan` injects errors, latency, quotas and process kills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from local.faults import BackgroundHTTPServer, FaultPlan
+from local.gls import control, responses
+from local.gls.factory import DEFAULT_BASE_TIME
+from local.gls.models import GameLiftStreamsBackend
+
+
+class GameLiftStreamsEmulator(BackgroundHTTPServer):
+    """In-process GameLift Streams endpoint for the real boto3 `gameliftstreams` client.
+
+    `shift_on_page=True` switches listing to offset pagination and inserts a new matching session at the
+    top after every page that has a NextToken, so the last item of a page is the first of the next: the
+    "list shifts while paging" case an archiver must de-duplicate.
+
+    `clock` (monotonic seconds) drives the quotas and `sleep` does the injected latencies and held
+    responses: tests pass their own to check both without a wall clock. By default the quotas use
+    `time.monotonic` and sleeps are `FaultPlan.sleep`, which `stop()` cuts short.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        seed: int = 0,
+        default_region: str = "us-east-2",
+        account_id: str = "111122223333",
+        *,
+        canary: str = "glscanary",
+        base_time: datetime = DEFAULT_BASE_TIME,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(port, seed)
+        if clock is not None:
+            self.faults = FaultPlan(seed, clock=clock)
+        self.backend = GameLiftStreamsBackend(seed, default_region, account_id, canary=canary, base_time=base_time)
+        self._sleep = sleep
+
+    @property
+    def default_region(self) -> str:
+        """The Region of requests without a SigV4 Authorization header, and of data calls without one."""
+        return self.backend.default_region
+
+    @property
+    def account_id(self) -> str:
+        return self.backend.factory.account_id
+
+    @property
+    def canary(self) -> str:
+        """The marker planted in every secret field of generated sessions (leak checks look for it)."""
+        return self.backend.factory.canary
+
+    @property
+    def shift_on_page(self) -> bool:
+        return self.backend.shift_on_page
+
+    @shift_on_page.setter
+    def shift_on_page(self, on: bool) -> None:
+        self.backend.shift_on_page = on
+
+    # -- data API (see GameLiftStreamsBackend) ---------------------------------------------------------
+
+    def add_session(self, region: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """Store one session (export SUCCEEDED and TERMINATED unless overridden) and return its detail.
+
+        Overrides replace fields verbatim, so a test can put anything on the wire; None removes a field.
+        """
+        return self.backend.add_session(region, **overrides)
+
+    def seed_sessions(
+        self, n: int, region: str | None = None, *, succeeded_fraction: float = 0.6
+    ) -> list[dict[str, Any]]:
+        """Add `n` sessions with a deterministic, realistic mix of statuses; returns their details."""
+        return self.backend.seed_sessions(n, region, succeeded_fraction=succeeded_fraction)
+
+    def set_export_status(self, arn: str, status: str | None, output_uri: str | None = None) -> dict[str, Any]:
+        """Change a session's export status (None removes ExportFilesMetadata); bumps LastUpdatedAt."""
+        return self.backend.set_export_status(arn, status, output_uri)
+
+    def remove_session(self, arn: str) -> None:
+        """Forget a session (as if it aged out of the API); KeyError if unknown."""
+        self.backend.remove_session(arn)
+
+    def get_session(self, arn: str) -> dict[str, Any]:
+        """A copy of one stored session's detail; KeyError if unknown."""
+        return self.backend.get_session(arn)
+
+    def sessions(self, region: str | None = None) -> list[dict[str, Any]]:
+        """Copies of the stored sessions (all Regions unless given), in listing order."""
+        return self.backend.sessions(region)
+
+    def succeeded_arns(self, region: str | None = None) -> set[str]:
+        """ARNs whose export SUCCEEDED: what a complete archive run must end up holding."""
+        return self.backend.succeeded_arns(region)
+
+    def clear_sessions(self) -> None:
+        """Remove every session in every Region."""
+        self.backend.clear_sessions()
+
+    # -- what the HTTP handler calls (a subclass may override these to put odd values on the wire) -------
+
+    def list_sessions(self, region: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """ListStreamSessionsByAccount from its query string, JSON-ready; raises EmulatorError."""
+        return responses.list_stream_sessions_by_account(self.backend, region, query)
+
+    def get_stream_session(self, region: str, group: str, session: str) -> dict[str, Any]:
+        """GetStreamSession with ID-or-ARN identifiers (already URL-decoded), JSON-ready; raises EmulatorError."""
+        return responses.get_stream_session(self.backend, region, group, session)
+
+    def control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """The `/_emulator/...` control API, in-process: (HTTP status, JSON-ready payload)."""
+        return control.dispatch(self, method, path, body)
+
+    def sleep(self, seconds: float) -> None:
+        """An injected latency or held response (nothing for 0)."""
+        if seconds > 0:
+            (self._sleep or self.faults.sleep)(seconds)
+
+
+class _Handler(responses.RestJsonHandler):
+    @property
+    def app(self) -> GameLiftStreamsEmulator:
+        app = getattr(self.server, "app", None)
+        assert isinstance(app, GameLiftStreamsEmulator)
+        return app
+
+
+GameLiftStreamsEmulator.handler_class = _Handler
