@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -26,13 +25,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import report
+from bench.results import PAGE_SIZE, Calibration, Results, Run, floor_seconds, pages_of
 from bench.servers import Backends, Topology, die_with_parent, server_env
 
-PAGE_SIZE = 100
 DEFAULT_POINTS = (
     (1_000, 0),
     (1_000, 100),
@@ -61,65 +61,6 @@ class Config:
 
     def topology(self) -> Topology:
         return Topology(self.quota, self.gls_latency_ms, self.backend_latency_ms, seed=self.seed)
-
-
-@dataclass
-class Calibration:
-    """Median round trips of single calls, sequential, by a bare boto3 client (seconds)."""
-
-    list_page: float
-    get_stream_session: float
-    batch_get_item: float
-    get_item: float
-    put_object: float
-    put_item: float
-    samples: int
-
-
-@dataclass
-class Run:
-    program: str
-    sessions: int
-    new: int
-    seconds: float  # measured wall time of the run (after imports and clients: see bench.worker)
-    finished: bool
-    calls: dict[str, int]
-    throttled: dict[str, int]
-    peak_rss_mb: float
-    rss_after_import_mb: float
-    load_average: float  # 1-minute load average when the run started (other processes on the machine)
-    report: dict[str, Any] = field(default_factory=dict)
-    estimated_seconds: float | None = None  # naive only: measured, or extrapolated if it was stopped
-
-    @property
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
-
-    @property
-    def total_throttled(self) -> int:
-        return sum(self.throttled.values())
-
-
-def pages_of(sessions: int) -> int:
-    return max(1, math.ceil(sessions / PAGE_SIZE))
-
-
-def floor_seconds(sessions: int, new: int, quota: float, page_latency: float) -> float:
-    """max(ceil(N/100) x page latency, ceil(N/100) / quota, k / quota)."""
-    pages = pages_of(sessions)
-    return max(pages * page_latency, pages / quota, new / quota)
-
-
-def expected_calls(sessions: int, new: int) -> dict[str, int]:
-    """The archiver's minimal calls: one list and one BatchGetItem per page, one Get/PutObject/PutItem per new."""
-    pages = pages_of(sessions)
-    return {
-        "ListStreamSessionsByAccount": pages,
-        "BatchGetItem": pages,
-        "GetStreamSession": new,
-        "PutObject": new,
-        "PutItem": new,
-    }
 
 
 def calibrate(config: Config, samples: int = 21) -> Calibration:
@@ -351,10 +292,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def measure(args: argparse.Namespace, command: str) -> Any:
+def measure(args: argparse.Namespace, command: str) -> Results:
     """Calibrate, run every point with both programs, measure cold start: the Results."""
-    from bench import report
-
     config = Config(
         quota=args.quota,
         gls_latency_ms=args.gls_latency_ms,
@@ -394,7 +333,7 @@ def measure(args: argparse.Namespace, command: str) -> Any:
         log("measuring cold start (imports) and package size ...")
         cold = coldstart.measure_imports()
         package = coldstart.measure_package()
-    return report.Results(
+    return Results(
         config=asdict(config),
         command=command,
         machine=machine(),
@@ -410,10 +349,8 @@ def measure(args: argparse.Namespace, command: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from bench import report
-
     if args.from_json:  # re-render the table, doc and chart of an earlier run
-        results = report.Results.from_dict(json.loads(Path(args.from_json).read_text(encoding="utf-8")))
+        results = Results.from_dict(json.loads(Path(args.from_json).read_text(encoding="utf-8")))
         if args.remeasure_coldstart:
             from bench import coldstart
 

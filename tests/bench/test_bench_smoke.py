@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import expected_calls, main
+from bench.results import expected_calls
+from bench.run import main
 
 
 def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
