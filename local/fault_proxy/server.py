@@ -3,7 +3,11 @@
 The archiver's real boto3 clients talk HTTP to this proxy (`AWS_ENDPOINT_URL_DYNAMODB`/`_S3`), so what
 they see on failure is what AWS sends: the same status codes, error bodies and headers botocore parses
 and retries on. Requests are forwarded unchanged (Host included: moto routes S3 path-style by it) over a
-pool of persistent upstream connections.
+pool of persistent upstream connections, per signing service to its own upstream if `routes` says so.
+
+Paths under `/_proxy/` are the proxy's own control API (faults, call counts), answered here and never
+forwarded: S3 bucket names cannot start with `_`, and the endpoint is an IP address, so S3 requests are
+path-style and no bucket or object path can collide with it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import json
 import threading
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,11 +26,14 @@ from local.faults import (
     ERROR_KINDS,
     BackgroundHTTPServer,
     Decision,
+    FaultPlan,
     QuietHandler,
     drop_connection,
     region_from_authorization,
     service_from_authorization,
 )
+
+CONTROL_PREFIX: Final = "/_proxy/"
 
 # Not forwarded: they describe one hop, not the request.
 _HOP_BY_HOP: Final = frozenset(
@@ -217,28 +225,6 @@ class _UpstreamPool:
         with self._lock:
             self._closed = False
 
-
-class FaultProxy(BackgroundHTTPServer):
-    """Fault-injecting HTTP proxy for DynamoDB and S3 (or anything else moto serves)."""
-
-    def __init__(self, upstream: str, port: int = 0, seed: int = 0) -> None:
-        super().__init__(port, seed)
-        parts = urlsplit(upstream)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"upstream must be an http:// URL, not {upstream!r}")
-        self.upstream = upstream.rstrip("/")
-        self.pool = _UpstreamPool(parts.hostname, parts.port or 80)
-
-    def start(self) -> FaultProxy:
-        self.pool.reopen()
-        super().start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, then close the upstream connections (so moto's threads can end too)."""
-        super().stop()
-        self.pool.close()
-
     def forward(
         self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
@@ -247,7 +233,7 @@ class FaultProxy(BackgroundHTTPServer):
         if body or method in ("PUT", "POST", "PATCH"):
             header_list.append(("Content-Length", str(len(body))))
         for attempt in (1, 2):
-            conn, reused = self.pool.get()
+            conn, reused = self.get()
             try:
                 conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
                 for name, value in header_list:
@@ -264,6 +250,95 @@ class FaultProxy(BackgroundHTTPServer):
         raise AssertionError("unreachable")
 
 
+def _pool(upstream: str) -> _UpstreamPool:
+    parts = urlsplit(upstream)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"upstream must be an http:// URL, not {upstream!r}")
+    return _UpstreamPool(parts.hostname, parts.port or 80)
+
+
+class FaultProxy(BackgroundHTTPServer):
+    """Fault-injecting HTTP proxy for DynamoDB and S3 (or anything else moto serves).
+
+    `routes` sends a signing service ("s3", "dynamodb") to its own upstream; everything else goes to
+    `upstream`. The benchmark gives S3 its own moto process so that DynamoDB's work does not share its GIL.
+    """
+
+    def __init__(self, upstream: str, port: int = 0, seed: int = 0, *, routes: Mapping[str, str] | None = None) -> None:
+        super().__init__(port, seed)
+        self.upstream = upstream.rstrip("/")
+        self.pool = _pool(upstream)
+        self.routes = {service: url.rstrip("/") for service, url in (routes or {}).items()}
+        self._pools = {service: _pool(url) for service, url in self.routes.items()}
+
+    def pool_for(self, service: str) -> _UpstreamPool:
+        """The upstream connections for requests signed for `service`."""
+        return self._pools.get(service, self.pool)
+
+    def start(self) -> FaultProxy:
+        for pool in (self.pool, *self._pools.values()):
+            pool.reopen()
+        super().start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, then close the upstream connections (so moto's threads can end too)."""
+        super().stop()
+        for pool in (self.pool, *self._pools.values()):
+            pool.close()
+
+    # -- control API (out-of-process use: local.fault_proxy.FaultProxyClient) --------------------------
+
+    def control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """The `/_proxy/...` endpoints: configure faults, read and reset the call counts."""
+        handler = _CONTROL.get((method, path))
+        if handler is None:
+            return 404, {"message": f"unknown control endpoint {method} {path}"}
+        try:
+            return handler(self, body)
+        except KeyError as error:
+            return 400, {"message": f"bad request: missing {error}"}
+        except (ValueError, TypeError) as error:
+            return 400, {"message": f"bad request: {error}"}
+
+    def _c_apply(self, body: Any) -> tuple[int, Any]:
+        specs = body if isinstance(body, list) else [body]
+        if not all(isinstance(spec, dict) for spec in specs):
+            raise TypeError("a fault spec is a JSON object")
+        scratch = FaultPlan(killer=lambda pid: None)
+        for spec in specs:  # all or nothing: a bad spec leaves the plan as it was
+            scratch.apply_json(spec)
+        for spec in specs:
+            self.faults.apply_json(spec)
+        return 200, {"applied": len(specs)}
+
+    def _c_plan(self, body: Any) -> tuple[int, Any]:
+        return 200, {"rules": [asdict(rule) for rule in self.faults.rules], "base_latency": self.faults.base_latency}
+
+    def _c_reset_faults(self, body: Any) -> tuple[int, Any]:
+        limits = body.get("limits", True) if isinstance(body, dict) else True
+        self.faults.clear(limits=bool(limits))
+        return 200, {}
+
+    def _c_calls(self, body: Any) -> tuple[int, Any]:
+        counts = self.call_counts()
+        fired = {f"{operation}:{kind}": n for (operation, kind), n in self.faults.fired.items()}
+        return 200, {"counts": dict(counts), "total": sum(counts.values()), "fired": fired}
+
+    def _c_reset_calls(self, body: Any) -> tuple[int, Any]:
+        self.reset_calls()
+        return 200, {}
+
+
+_CONTROL: Final[dict[tuple[str, str], Callable[[FaultProxy, Any], tuple[int, Any]]]] = {
+    ("POST", CONTROL_PREFIX + "faults"): FaultProxy._c_apply,
+    ("GET", CONTROL_PREFIX + "faults"): FaultProxy._c_plan,
+    ("POST", CONTROL_PREFIX + "reset-faults"): FaultProxy._c_reset_faults,
+    ("GET", CONTROL_PREFIX + "calls"): FaultProxy._c_calls,
+    ("POST", CONTROL_PREFIX + "reset-calls"): FaultProxy._c_reset_calls,
+}
+
+
 class _Handler(QuietHandler):
     server_version = "FaultProxy/1.0"
 
@@ -277,6 +352,9 @@ class _Handler(QuietHandler):
         proxy = self.proxy
         body = self.read_body()
         split = urlsplit(self.path)
+        if split.path.startswith(CONTROL_PREFIX):
+            self._control(proxy, split.path, body)
+            return
         query = parse_qs(split.query, keep_blank_values=True)
         auth = self.headers.get("Authorization")
         target = self.headers.get("X-Amz-Target")
@@ -299,6 +377,16 @@ class _Handler(QuietHandler):
             self.log_call(None)  # no response was written (dropped socket, client gone)
             proxy.faults.after_response(decision)
 
+    def _control(self, proxy: FaultProxy, path: str, body: bytes) -> None:
+        try:
+            parsed = json.loads(body) if body else {}
+        except ValueError:
+            status, payload = 400, {"message": "control body must be JSON"}
+        else:
+            status, payload = proxy.control(self.command, path, parsed)
+        data = json.dumps(payload).encode()
+        self._send_bytes(status, "", [("Content-Type", "application/json")], data)
+
     def _serve(self, proxy: FaultProxy, decision: Decision, service: str, body: bytes) -> int | None:
         if decision.fault == "reset":
             drop_connection(self)
@@ -307,25 +395,26 @@ class _Handler(QuietHandler):
         if decision.fault in ERROR_KINDS:
             proxy.faults.sleep(decision.hold)
             return self._send_fault(service, str(decision.fault))
+        pool = proxy.pool_for(service)
         if decision.fault == "unprocessed" and decision.operation == "BatchGetItem":
-            return self._batch_get_unprocessed(proxy, decision, body)
+            return self._batch_get_unprocessed(proxy, pool, decision, body)
         try:
-            conn, response = proxy.forward(self.command, self.path, self.headers.items(), body)
+            conn, response = pool.forward(self.command, self.path, self.headers.items(), body)
         except (OSError, http.client.HTTPException) as error:
             return self._send_bytes(502, "Bad Gateway", [("Content-Type", "text/plain")], str(error).encode())
         if decision.hold > 0:  # served upstream already; the client just does not hear back in time
             data = response.read()
-            proxy.pool.put(conn)
+            pool.put(conn)
             proxy.faults.sleep(decision.hold)
             return self._send_bytes(response.status, response.reason, response.getheaders(), data)
-        return self._stream(proxy, conn, response)
+        return self._stream(pool, conn, response)
 
-    def _stream(self, proxy: FaultProxy, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> int:
+    def _stream(self, pool: _UpstreamPool, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> int:
         """Relay the upstream response, streaming bodies of known length in chunks."""
         length = response.getheader("Content-Length")
         if length is None:
             data = response.read()
-            proxy.pool.put(conn)
+            pool.put(conn)
             return self._send_bytes(response.status, response.reason, response.getheaders(), data)
         self._start_response(response.status, response.reason, response.getheaders(), int(length))
         ok = False
@@ -336,7 +425,7 @@ class _Handler(QuietHandler):
             ok = True
         finally:
             if ok and response.isclosed():
-                proxy.pool.put(conn)
+                pool.put(conn)
             else:
                 conn.close()
         return response.status
@@ -378,7 +467,7 @@ class _Handler(QuietHandler):
         ]
         return self._send_bytes(status, "", headers, payload)
 
-    def _batch_get_unprocessed(self, proxy: FaultProxy, decision: Decision, body: bytes) -> int:
+    def _batch_get_unprocessed(self, proxy: FaultProxy, pool: _UpstreamPool, decision: Decision, body: bytes) -> int:
         """Forward only part of a BatchGetItem and report the rest as UnprocessedKeys, like DynamoDB."""
         try:
             request = json.loads(body)
@@ -390,11 +479,11 @@ class _Handler(QuietHandler):
         if forwarded:
             new_body = json.dumps({**request, "RequestItems": forwarded}).encode()
             try:
-                conn, response = proxy.forward(self.command, self.path, self.headers.items(), new_body)
+                conn, response = pool.forward(self.command, self.path, self.headers.items(), new_body)
             except (OSError, http.client.HTTPException) as error:
                 return self._send_bytes(502, "Bad Gateway", [("Content-Type", "text/plain")], str(error).encode())
             data = response.read()
-            proxy.pool.put(conn)
+            pool.put(conn)
             if response.status != 200:  # an upstream error passes through untouched
                 return self._send_bytes(response.status, response.reason, response.getheaders(), data)
             upstream = json.loads(data)
