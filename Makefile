@@ -53,7 +53,7 @@ types: venv
 pytest: venv
 	$(PY) -m pytest -q -m "not slow"
 
-## Regenerate the column table in docs/schema.md from records.SCHEMA.
+## Regenerate the tables of docs/schema.md (columns, DynamoDB item) from records.SCHEMA and LEDGER_ATTRIBUTES.
 schema-doc: venv
 	$(PY) -m local.schema_doc
 

@@ -27,13 +27,13 @@ from archiver.budget import Budget, OutOfTime
 from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
 from archiver.ledger import Ledger, LedgerUnavailable
 from archiver.records import (
-    SCHEMA_VERSION,
     UNDATED_CREATED_AT,
     Context,
     SessionArn,
     build_record,
     created_at,
     encode_record,
+    ledger_item,
     object_key,
     parse_session_arn,
 )
@@ -45,20 +45,6 @@ logger = Logger(service=telemetry.SERVICE, child=True)  # a child of the handler
 
 PAGES_IN_FLIGHT = 4  # pages listed ahead of the dedup stage (~150 KB each): absorbs jitter of either call
 PENDING_LIMIT = 10_000  # new sessions found ahead of the workers: ~2.5 MB, over 500 s of work at 20/s
-ITEM_VALUE_LIMIT = 2_048  # characters of an API value copied into the DynamoDB item (an S3 URI is ~1,100 at most)
-
-
-def _fits_item(value: str) -> bool:
-    """Whether DynamoDB accepts this API value in the item: bounded (an item is at most 400 KB) and valid
-    UTF-8 (no lone surrogates). Otherwise the item omits it (the S3 record keeps it), or the session could
-    never be marked archived and every run would rewrite its object."""
-    if len(value) > ITEM_VALUE_LIMIT:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @dataclass
@@ -306,12 +292,7 @@ class RegionRun:
         record = build_record(detail, Context(arn, now, self.settings.keep_environment_values))
         key = object_key(self.settings.prefix, arn, created)
         self.store.put(key, encode_record(record))
-        item = {"s3_key": key, "schema_version": str(SCHEMA_VERSION)}
-        for name in ("archived_at", "created_at", "export_output_uri"):
-            value = record[name]
-            if isinstance(value, str) and value and _fits_item(value):
-                item[name] = value
-        if self.ledger.mark_archived(arn.arn, item):
+        if self.ledger.mark_archived(arn.arn, ledger_item(record, key)):
             logger.debug("Session archived", extra={"session_arn": arn.arn, "s3_key": key})
             return {"archived": 1}
         return {"already_archived": 1}

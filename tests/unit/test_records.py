@@ -15,6 +15,7 @@ from archiver.records import (
     build_record,
     created_at,
     encode_record,
+    ledger_item,
     location_template,
     object_key,
     parse_session_arn,
@@ -178,14 +179,43 @@ def test_created_at_prefers_detail_then_list_item() -> None:
     assert created_at({"CreatedAt": "garbage"}, {}) is None
 
 
-def test_schema_doc_is_generated_from_the_schema() -> None:
-    table = records.schema_markdown()
-    for item in records.SCHEMA:
-        assert f"| `{item.name}` | `{item.athena_type}` |" in table
+def _record(**overrides: object) -> dict[str, object]:
+    arn = parse_session_arn(ARN)
+    assert arn is not None
+    return {**build_record(detail(), Context(arn, ARCHIVED_AT)), **overrides}
 
 
-def test_schema_doc_in_docs_matches_the_code() -> None:
-    from pathlib import Path
+KEY = "sessions/source_region=us-west-2/created_date=2026-11-27/sg-1AB2C3De4_ABC123def4567.json"
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "schema.md").read_text()
-    assert records.schema_markdown() in doc, "docs/schema.md is stale: run `make schema-doc`"
+
+def test_ledger_item_holds_the_key_the_version_and_the_record_s_times_and_export() -> None:
+    assert ledger_item(_record(), KEY) == {
+        "s3_key": KEY,
+        "schema_version": "1",
+        "archived_at": "2026-11-28 05:00:00.250",
+        "created_at": "2026-11-27 18:04:05.123",
+        "export_output_uri": "s3://exports/x.zip",
+    }
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [None, "", 42, "s3://exports/" + "x" * (records.ITEM_VALUE_LIMIT - 12), "s3://exports/\ud800.zip"],
+)
+def test_ledger_item_leaves_out_what_dynamodb_would_refuse_or_is_missing(uri: object) -> None:
+    item = ledger_item(_record(export_output_uri=uri, created_at=None), KEY)
+    assert item == {"s3_key": KEY, "schema_version": "1", "archived_at": "2026-11-28 05:00:00.250"}
+
+
+def test_ledger_item_keeps_an_export_uri_of_the_limit_s_length() -> None:
+    uri = "s3://exports/" + "x" * (records.ITEM_VALUE_LIMIT - 13)
+    assert len(uri) == records.ITEM_VALUE_LIMIT
+    assert ledger_item(_record(export_output_uri=uri), KEY)["export_output_uri"] == uri
+
+
+def test_ledger_attributes_list_every_item_attribute_once_partition_key_first() -> None:
+    names = [attribute.name for attribute in records.LEDGER_ATTRIBUTES]
+    assert names[0] == records.LEDGER_PARTITION_KEY == "session_arn"
+    assert len(set(names)) == len(names)
+    assert list(ledger_item(_record(), KEY)) == names[1:]  # the ledger adds the partition key itself
+    assert {attribute.dynamodb_type for attribute in records.LEDGER_ATTRIBUTES} == {"S"}
