@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import http.client
 import itertools
 import json
-import os
+import math
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,7 +20,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ParamValidationError, ReadTimeoutError
 
 from local.faults import Decision, FaultPlan
-from local.gls_emulator import SUMMARY_FIELDS, GameLiftStreamsEmulator
+from local.gls import ControlError, EmulatorClient, GameLiftStreamsEmulator, models
+from local.gls.models import SUMMARY_FIELDS
 
 REGION = "us-east-2"
 
@@ -51,6 +51,25 @@ def list_all(client: Any, page_size: int = 25, **filters: str) -> list[list[dict
 
 def error_code(info: pytest.ExceptionInfo[ClientError]) -> str:
     return str(info.value.response["Error"]["Code"])
+
+
+def count_work(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
+    """Counts of the backend's per-session work: "matched" (a session tested against a listing filter, as
+    building or updating a sort index does) and "summarised" (a session turned into a list item)."""
+    work: collections.Counter[str] = collections.Counter()
+    matches, summary = models.StoredSession.matches, models.summary
+
+    def counted_matches(self: models.StoredSession, status: str | None, export: str | None) -> bool:
+        work["matched"] += 1
+        return matches(self, status, export)
+
+    def counted_summary(detail: Any) -> dict[str, Any]:
+        work["summarised"] += 1
+        return summary(detail)
+
+    monkeypatch.setattr(models.StoredSession, "matches", counted_matches)
+    monkeypatch.setattr(models, "summary", counted_summary)
+    return work
 
 
 # -- listing --------------------------------------------------------------------------------------------
@@ -273,54 +292,57 @@ def test_seeded_sessions_are_deterministic_and_carry_canaries() -> None:
     assert len({s["Location"] for s in one}) >= 4 and len({s["ApplicationArn"] for s in one}) >= 2
 
 
-def test_ten_thousand_sessions_list_without_per_page_scans() -> None:
+def test_ten_thousand_sessions_list_without_per_page_scans(monkeypatch: pytest.MonkeyPatch) -> None:
     emulator = GameLiftStreamsEmulator(seed=3)
-    started = time.perf_counter()
+    work = count_work(monkeypatch)
     emulator.seed_sessions(10_000)
-    seeded = time.perf_counter() - started
+    assert work == {}  # seeding keeps no index up to date session by session: each is built once, later
     expected = emulator.succeeded_arns()
+    assert work == {"matched": 10_000}  # the ExportFilesStatus=SUCCEEDED index: one pass over the sessions
 
-    started = time.perf_counter()
     listed: list[str] = []
+    pages = 0
     query = {"ExportFilesStatus": "SUCCEEDED", "MaxResults": "100"}
     while True:
         page = emulator.list_sessions(REGION, query)
+        pages += 1
         listed += [i["Arn"] for i in page["Items"]]
         if "NextToken" not in page:
             break
         query["NextToken"] = page["NextToken"]
-    listing = time.perf_counter() - started
 
     assert len(listed) == len(set(listed)) == len(expected) and set(listed) == expected
-    # Generous bounds for a busy 2-core machine: an O(N)-per-page listing would take minutes here.
-    assert seeded < 10
-    assert listing < 10
+    assert pages == math.ceil(len(expected) / 100) >= 50
+    # Every page reuses that index and touches only its own items: a listing that scanned or re-sorted
+    # the sessions per page would match them again on every page.
+    assert work == {"matched": 10_000, "summarised": len(expected)}
 
 
 @pytest.mark.slow
-def test_hundred_thousand_sessions_in_a_thousand_pages_over_http(request: pytest.FixtureRequest) -> None:
+def test_hundred_thousand_sessions_in_a_thousand_pages_over_http(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if "slow" not in (request.config.option.markexpr or ""):
         pytest.skip("~15 s: run with -m slow")
     with GameLiftStreamsEmulator(seed=4) as emulator:
-        started = time.perf_counter()
+        work = count_work(monkeypatch)
         emulator.seed_sessions(100_000)
-        seeded = time.perf_counter() - started
+        assert work == {}
         conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=30)
-        token, listed, page_times = "", 0, []
+        token, listed, page_work = "", 0, []
         while True:
-            started = time.perf_counter()
+            before = collections.Counter(work)
             conn.request("GET", "/streamsessions?MaxResults=100" + (f"&NextToken={token}" if token else ""))
             page = json.loads(conn.getresponse().read())
-            page_times.append(time.perf_counter() - started)
+            page_work.append(work - before)
             listed += len(page["Items"])
             token = page.get("NextToken", "")
             if not token:
                 break
         conn.close()
-    assert listed == 100_000 and len(page_times) == 1_000
-    assert seeded < 20
-    first, last = sum(page_times[:100]), sum(page_times[-100:])
-    assert last < 3 * first + 0.5  # no page costs more the deeper it is
+    assert listed == 100_000 and len(page_work) == 1_000
+    assert page_work[0] == {"matched": 100_000, "summarised": 100}  # the first page builds the index, once
+    assert all(w == {"summarised": 100} for w in page_work[1:])  # no page costs more the deeper it is
 
 
 # -- faults through HTTP --------------------------------------------------------------------------------
@@ -387,43 +409,66 @@ def test_reset_drops_the_connection_and_is_retried(emulator: GameLiftStreamsEmul
     assert make_client(emulator, attempts=2).list_stream_sessions_by_account()["Items"]
 
 
-def test_timeout_and_latency(emulator: GameLiftStreamsEmulator) -> None:
+def test_timeout_holds_a_response_that_still_takes_effect(emulator: GameLiftStreamsEmulator) -> None:
     emulator.add_session()
     emulator.faults.inject("ListStreamSessionsByAccount", "timeout", seconds=30, times=1)
     impatient = make_client(emulator, read_timeout=0.3)
-    started = time.monotonic()
     with pytest.raises(ReadTimeoutError):
         impatient.list_stream_sessions_by_account()
-    assert time.monotonic() - started < 5
+    # Served, but held: nothing has been answered yet. Woken, the handler answers 200 to the gone client.
+    assert emulator.call_counts() == {}
+    emulator.faults.wake()
+    assert emulator.log.wait_for("ListStreamSessionsByAccount", 1)
+    assert [c.status for c in emulator.calls] == [200]
+    assert emulator.faults.fired == {("ListStreamSessionsByAccount", "timeout"): 1}
+    assert make_client(emulator).list_stream_sessions_by_account()["Items"]  # times=1 used up
 
-    emulator.faults.base_latency["ListStreamSessionsByAccount"] = 0.2
-    emulator.faults.inject("ListStreamSessionsByAccount", "latency", seconds=0.1, times=1)
-    started = time.monotonic()
-    make_client(emulator).list_stream_sessions_by_account()
-    assert time.monotonic() - started >= 0.3
-    # stop() wakes the handler still holding the 30 s "timeout" response: the fixture ends at once.
+
+def test_latency_is_slept_before_serving_and_a_hold_before_answering() -> None:
+    slept: list[float] = []
+    with GameLiftStreamsEmulator(seed=7, default_region=REGION, sleep=slept.append) as emulator:
+        stored = emulator.add_session()
+        client = make_client(emulator)
+        emulator.faults.base_latency["ListStreamSessionsByAccount"] = 0.2
+        emulator.faults.inject("ListStreamSessionsByAccount", "latency", seconds=0.1, times=1)
+        emulator.faults.inject("ListStreamSessionsByAccount", "timeout", seconds=0.5, times=1)
+
+        assert client.list_stream_sessions_by_account()["Items"]
+        assert slept == [pytest.approx(0.3), 0.5]  # base + injected latency, then the held response
+        assert client.list_stream_sessions_by_account()["Items"]
+        client.get_stream_session(Identifier=stored["StreamGroupId"], StreamSessionIdentifier=stored["Arn"])
+
+    assert slept == [pytest.approx(0.3), 0.5, pytest.approx(0.2)]  # the rules used up; GetStreamSession: none
+    assert emulator.faults.fired == {
+        ("ListStreamSessionsByAccount", "latency"): 1,
+        ("ListStreamSessionsByAccount", "timeout"): 1,
+    }
 
 
-def test_quota_throttles_above_the_rate(emulator: GameLiftStreamsEmulator) -> None:
-    emulator.add_session()
-    client = make_client(emulator)
-    emulator.faults.rate_limit("ListStreamSessionsByAccount", per_second=2, burst=2)
-    started = time.monotonic()
-    outcomes = []
-    for _ in range(10):
-        try:
-            client.list_stream_sessions_by_account()
-            outcomes.append("ok")
-        except client.exceptions.ThrottlingException:
-            outcomes.append("throttled")
-    elapsed = time.monotonic() - started
-    allowed = 2 + int(2 * elapsed) + 1
-    assert outcomes[:2] == ["ok", "ok"]
-    assert outcomes.count("ok") <= allowed
-    assert emulator.faults.fired[("ListStreamSessionsByAccount", "quota")] == outcomes.count("throttled")
-    # Other operations have their own bucket.
-    stored = emulator.sessions()[0]
-    client.get_stream_session(Identifier=stored["StreamGroupId"], StreamSessionIdentifier=stored["Arn"])
+def test_quota_throttles_above_the_rate() -> None:
+    now = [1_000.0]
+    with GameLiftStreamsEmulator(seed=7, default_region=REGION, clock=lambda: now[0]) as emulator:
+        stored = emulator.add_session()
+        client = make_client(emulator)
+        emulator.faults.rate_limit("ListStreamSessionsByAccount", per_second=2, burst=2)
+
+        def burst(n: int) -> list[str]:
+            outcomes = []
+            for _ in range(n):
+                try:
+                    client.list_stream_sessions_by_account()
+                    outcomes.append("ok")
+                except client.exceptions.ThrottlingException:
+                    outcomes.append("throttled")
+            return outcomes
+
+        assert burst(10) == ["ok"] * 2 + ["throttled"] * 8  # the burst, then nothing until tokens come back
+        now[0] += 1.0  # two tokens back, no more
+        assert burst(3) == ["ok", "ok", "throttled"]
+        assert emulator.faults.fired[("ListStreamSessionsByAccount", "quota")] == 9
+        assert [c.fault for c in emulator.calls].count("quota") == 9
+        # Other operations have their own bucket.
+        client.get_stream_session(Identifier=stored["StreamGroupId"], StreamSessionIdentifier=stored["Arn"])
 
 
 def test_regions_are_isolated(emulator: GameLiftStreamsEmulator) -> None:
@@ -471,35 +516,30 @@ def test_kill_rule_sigkills_the_process(emulator: GameLiftStreamsEmulator, when:
 # -- the HTTP control API and the CLI -------------------------------------------------------------------
 
 
-def _control(emu: GameLiftStreamsEmulator, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)
-    try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None)
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
-
-
 def test_control_api(emulator: GameLiftStreamsEmulator) -> None:
-    status, seeded = _control(emulator, "POST", "/_emulator/sessions", {"seed": 20, "succeeded_fraction": 1.0})
-    assert status == 200 and seeded["count"] == 20
-    status, one = _control(emulator, "POST", "/_emulator/sessions", {"region": "eu-central-1", "UserId": "u1"})
-    assert status == 200 and ":eu-central-1:" in one["Arn"] and isinstance(one["CreatedAt"], float)
-    status, _ = _control(emulator, "POST", "/_emulator/export-status", {"arn": one["Arn"], "status": "FAILED"})
-    assert status == 200 and emulator.get_session(one["Arn"])["ExportFilesMetadata"]["Status"] == "FAILED"
+    control = EmulatorClient(emulator.endpoint_url)  # its raw payloads here; its typed methods in their own tests
+    seeded = control.call("POST", "/_emulator/sessions", {"seed": 20, "succeeded_fraction": 1.0})
+    assert seeded["count"] == 20 and set(seeded["arns"]) == emulator.succeeded_arns()
+    one = control.call("POST", "/_emulator/sessions", {"region": "eu-central-1", "UserId": "u1"})
+    assert ":eu-central-1:" in one["Arn"] and isinstance(one["CreatedAt"], float)
+    control.call("POST", "/_emulator/export-status", {"arn": one["Arn"], "status": "FAILED"})
+    assert emulator.get_session(one["Arn"])["ExportFilesMetadata"]["Status"] == "FAILED"
     rule = {"operation": "ListStreamSessionsByAccount", "kind": "throttle", "times": 1}
-    assert _control(emulator, "POST", "/_emulator/faults", rule)[0] == 200
-    assert _control(emulator, "POST", "/_emulator/faults", {"kind": "bogus"})[0] == 400
+    assert control.call("POST", "/_emulator/faults", rule) == {}
+    with pytest.raises(ControlError) as bogus:
+        control.call("POST", "/_emulator/faults", {"kind": "bogus"})
+    assert bogus.value.status == 400
 
     client = make_client(emulator)
     with pytest.raises(client.exceptions.ThrottlingException):
         client.list_stream_sessions_by_account()
-    status, calls = _control(emulator, "GET", "/_emulator/calls")
+    calls = control.call("GET", "/_emulator/calls")
     assert calls["counts"] == {"ListStreamSessionsByAccount": 1}
     assert calls["fired"] == {"ListStreamSessionsByAccount:throttle": 1}
-    assert _control(emulator, "GET", "/_emulator/succeeded")[1]["arns"] == sorted(emulator.succeeded_arns())
-    assert _control(emulator, "POST", "/_emulator/nope", {})[0] == 404
+    assert control.call("GET", "/_emulator/succeeded")["arns"] == sorted(emulator.succeeded_arns())
+    with pytest.raises(ControlError) as unknown:
+        control.call("POST", "/_emulator/nope", {})
+    assert unknown.value.status == 404
 
 
 def test_unknown_route_is_a_clear_404(emulator: GameLiftStreamsEmulator) -> None:
@@ -515,12 +555,8 @@ def test_unknown_route_is_a_clear_404(emulator: GameLiftStreamsEmulator) -> None
 
 
 def test_cli_serves_until_sigterm() -> None:
-    root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     args = ["--port", "0", "--seed", "42", "--sessions", "30", "--rate", "50", "--latency-ms", "5"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.gls_emulator", *args], stdout=subprocess.PIPE, text=True, env=env
-    )
+    process = subprocess.Popen([sys.executable, "-m", "local.gls", *args], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
@@ -533,6 +569,7 @@ def test_cli_serves_until_sigterm() -> None:
             aws_secret_access_key="b",
         )
         assert len(client.list_stream_sessions_by_account(MaxResults=100)["Items"]) == 30
+        assert EmulatorClient(url).calls()["counts"] == {"ListStreamSessionsByAccount": 1}
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
