@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from local.reliability import Worker, World, WorldFactory, separate_moto, world_factory
+from local.reliability.servers import separate_moto
+from local.reliability.world import World, WorldFactory, world_factory
+from local.worker import Worker
 
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "3"))
 

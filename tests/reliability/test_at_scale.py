@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from local.gls_emulator import GameLiftStreamsEmulator
-from local.reliability import ACCOUNT, GLS, REGION, run_independent, run_load
+from local.reliability.constants import ACCOUNT, REGION
+from local.reliability.control import GLS
+from local.reliability.suites.independent import run_independent
+from local.reliability.suites.load import run_load
 
 SETTINGS = {"MAX_CONCURRENCY": "16", "LIST_RATE_PER_SECOND": "2000", "GET_RATE_PER_SECOND": "2000"}
 

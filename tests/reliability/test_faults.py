@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from local.reliability import MATRIX, REGION, Scenario, WorldFactory, fault, run_scenario
+from local.reliability.constants import REGION
+from local.reliability.scenarios import MATRIX, Scenario, fault
+from local.reliability.suites.matrix import run_scenario
+from local.reliability.world import WorldFactory
 
 BY_NAME = {s.name: s for s in MATRIX}
 # The make-test subset, small: tests/integration covers throttling, 5xx, UnprocessedKeys and missing resources

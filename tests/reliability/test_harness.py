@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from local.reliability import FIGURES_END, FIGURES_START, check_record_line, judge, write_figures
+from local.reliability.oracle import check_record_line, judge
+from local.reliability.report import FIGURES_END, FIGURES_START, write_figures
 
 ARN = "arn:aws:gameliftstreams:us-east-2:111122223333:streamsession/sg-1/s-1"
 KEY = "sessions/source_region=us-east-2/created_date=2026-11-27/sg-1_s-1.json"

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from local.reliability import CANARY, NASTY, HostileSession, WorldFactory, fuzz_check, run_fuzz_case
+from local.reliability.constants import CANARY
+from local.reliability.hostile import NASTY, HostileSession
+from local.reliability.suites.fuzz import fuzz_check, run_fuzz_case
+from local.reliability.world import WorldFactory
 
 from .conftest import EXAMPLES
 

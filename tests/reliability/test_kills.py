@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from local.reliability import KILL_POINTS_FULL, WorldFactory, run_kill
+from local.reliability.suites.kills import KILL_POINTS_FULL, run_kill
+from local.reliability.world import WorldFactory
 
 # make test: a kill at each stage (list, dedup, get, S3 put, DynamoDB put), before or after its request;
 # PutItem before is the test after these. `make reliability` runs all 30 points of KILL_POINTS_FULL.

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from local.reliability import WorldFactory, property_check, run_sequence
+from local.reliability.suites.properties import property_check, run_sequence
+from local.reliability.world import WorldFactory
 
 from .conftest import EXAMPLES
 

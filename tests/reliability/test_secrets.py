@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from local.reliability import CANARY, Worker, fault, world_factory
+from local.reliability.constants import CANARY
+from local.reliability.scenarios import fault
+from local.reliability.world import world_factory
+from local.worker import Worker
 
 
 def test_no_canary_anywhere_under_faults_kills_and_debug_logging(moto_url: str, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.reliability import WorldFactory, fault
+from local.reliability.scenarios import fault
+from local.reliability.world import WorldFactory
 
 
 def test_no_time_left_after_the_margin_means_no_new_work_and_a_clean_summary(make_world: WorldFactory) -> None:

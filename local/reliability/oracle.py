@@ -1,0 +1,229 @@
+"""What is correct, written independently of `archiver.records`: the audit of an archive against the
+sessions that should be in it, and what each record and its key must be."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from archiver.records import SCHEMA
+from local.reliability.constants import PREFIX
+
+
+@dataclass
+class Audit:
+    """The archive judged from outside against the sessions whose export SUCCEEDED."""
+
+    expected: int = 0
+    archived: int = 0  # expected sessions with exactly one object and one item that points at it
+    lost: list[str] = field(default_factory=list)  # expected sessions lacking an object or an item
+    duplicated: list[str] = field(default_factory=list)  # >1 object key for a session, or item without object
+    extra: list[str] = field(default_factory=list)  # objects or items of sessions that should not be archived
+    overwrites: int = 0  # object versions beyond one per key (a retried write; harmless)
+    problems: list[str] = field(default_factory=list)  # bad key, bad JSON, record != GetStreamSession
+    leaks: list[str] = field(default_factory=list)  # a canary found in S3, DynamoDB or the logs
+    objects: int = 0
+    items: int = 0
+    log_bytes: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not (self.lost or self.duplicated or self.extra or self.problems or self.leaks)
+
+    def describe(self) -> str:
+        parts = [f"expected {self.expected}", f"archived {self.archived}"]
+        for name in ("lost", "duplicated", "extra", "problems", "leaks"):
+            values: list[str] = getattr(self, name)
+            if values:
+                parts.append(f"{name} {len(values)}: {values[:3]}")
+        return ", ".join(parts)
+
+
+def judge(
+    expected: set[str], versions: Mapping[str, int], records: Mapping[str, Mapping[str, Any]], items: Mapping[str, Any]
+) -> Audit:
+    """Lost, duplicated and extra sessions from what S3 (key -> versions, key -> record) and DynamoDB hold."""
+    audit = Audit(expected=len(expected), objects=len(versions), items=len(items))
+    audit.overwrites = sum(n - 1 for n in versions.values())
+    by_session: dict[str, list[str]] = {}
+    for key in versions:
+        record = records.get(key)
+        by_session.setdefault(str(record["session_arn"]) if record else f"<unreadable {key}>", []).append(key)
+    for arn in expected:
+        objects, item = by_session.get(arn, []), items.get(arn)
+        if not objects or item is None:
+            audit.lost.append(arn)
+        elif len(objects) > 1:
+            audit.duplicated.append(arn)
+        elif item.get("s3_key") != objects[0]:
+            audit.problems.append(f"item of {arn} points at {item.get('s3_key')}, its object is {objects[0]}")
+        else:
+            audit.archived += 1
+    for arn, objects in by_session.items():
+        if arn not in expected:
+            audit.extra.append(arn)
+            if len(objects) > 1:
+                audit.duplicated.append(arn)
+    for arn, item in items.items():
+        if item.get("s3_key") not in versions:
+            audit.duplicated.append(f"item without object: {arn}")
+        if arn not in expected:
+            audit.extra.append(f"item: {arn}")
+    return audit
+
+
+KEY_PATTERN: Final = re.compile(
+    re.escape(PREFIX) + r"source_region=(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})/"
+    r"created_date=(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})/(?P<group>[A-Za-z0-9-]{1,32})_(?P<session>[A-Za-z0-9-]{1,32})"
+    r"\.json"
+)
+SESSION_ARN: Final = re.compile(
+    r"arn:aws:gameliftstreams:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):(?P<account>[0-9]{12}):"
+    r"streamsession/(?P<group>[A-Za-z0-9-]{1,32})/(?P<session>[A-Za-z0-9-]{1,32})"
+)
+TIMESTAMP: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}")
+INT32: Final = (-(2**31), 2**31 - 1)
+# column -> (Athena type, path in GetStreamSession's answer)
+API_COLUMNS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
+    "description": ("string", ("Description",)),
+    "user_id": ("string", ("UserId",)),
+    "status": ("string", ("Status",)),
+    "status_reason": ("string", ("StatusReason",)),
+    "protocol": ("string", ("Protocol",)),
+    "location": ("string", ("Location",)),
+    "application_arn": ("string", ("ApplicationArn",)),
+    "created_at": ("timestamp", ("CreatedAt",)),
+    "last_updated_at": ("timestamp", ("LastUpdatedAt",)),
+    "application_started_at": ("timestamp", ("ApplicationStartedAt",)),
+    "streaming_started_at": ("timestamp", ("StreamingStartedAt",)),
+    "streaming_ended_at": ("timestamp", ("StreamingEndedAt",)),
+    "connection_timeout_seconds": ("int", ("ConnectionTimeoutSeconds",)),
+    "session_length_seconds": ("int", ("SessionLengthSeconds",)),
+    "additional_launch_args": ("array<string>", ("AdditionalLaunchArgs",)),
+    "performance_stats_shared_with_client": ("boolean", ("PerformanceStatsConfiguration", "SharedWithClient")),
+    "display_resolution_width": ("int", ("DisplayConfiguration", "Resolution", "Width")),
+    "display_resolution_height": ("int", ("DisplayConfiguration", "Resolution", "Height")),
+    "log_file_location_uri": ("string", ("LogFileLocationUri",)),
+    "web_sdk_protocol_url": ("string", ("WebSdkProtocolUrl",)),
+    "export_status": ("string", ("ExportFilesMetadata", "Status")),
+    "export_status_reason": ("string", ("ExportFilesMetadata", "StatusReason")),
+    "export_output_uri": ("string", ("ExportFilesMetadata", "OutputUri")),
+}
+
+
+def utc_date(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+
+
+def _timestamp(value: object) -> str | None:
+    if not isinstance(value, datetime):
+        return None
+    utc = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return f"{utc_date(utc)} {utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}"
+
+
+def _convert(kind: str, value: object) -> object:
+    if kind == "string":
+        return value if isinstance(value, str) else None
+    if kind == "timestamp":
+        return _timestamp(value)
+    if kind == "int":
+        return value if _is_int32(value) else None
+    if kind == "boolean":
+        return value if isinstance(value, bool) else None
+    if kind == "array<string>":
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
+    raise ValueError(kind)
+
+
+def expected_record(detail: Mapping[str, Any], listed_arn: str) -> dict[str, object]:
+    """The record the archiver must write for this GetStreamSession answer (except `archived_at`)."""
+    match = SESSION_ARN.fullmatch(listed_arn)
+    assert match is not None, listed_arn
+    want: dict[str, object] = {
+        "schema_version": 1,
+        "session_arn": listed_arn,
+        "session_id": match["session"],
+        "stream_group_id": match["group"],
+        "region": match["region"],
+        "account_id": match["account"],
+    }
+    for column, (kind, path) in API_COLUMNS.items():
+        value: object = detail
+        for name in path:
+            value = value.get(name) if isinstance(value, Mapping) else None
+        want[column] = _convert(kind, value)
+    app = detail.get("ApplicationArn")
+    app_match = (
+        re.fullmatch(r"arn:aws(?:-[a-z]+)*:gameliftstreams:[^:]*:[0-9]{12}:application/([a-zA-Z0-9-]{1,32})", app)
+        if isinstance(app, str)
+        else None
+    )
+    want["application_id"] = app_match[1] if app_match else None
+    env = detail.get("AdditionalEnvironmentVariables")
+    want["additional_environment_variables"] = (
+        {str(name): "<redacted>" for name in env} if isinstance(env, Mapping) else None
+    )
+    return want
+
+
+def check_record_line(key: str, body: bytes) -> tuple[dict[str, Any] | None, list[str]]:
+    """A stored object as Athena's JSON SerDe reads it: one ASCII line, the schema's columns, each value of
+    its column's type. Returns the record (if readable) and what is wrong."""
+    problems: list[str] = []
+    match = KEY_PATTERN.fullmatch(key)
+    if match is None:
+        problems.append(f"key outside the record layout: {key!r}")
+    if not body.endswith(b"\n") or body.count(b"\n") != 1 or not body.isascii():
+        problems.append(f"{key}: not one ASCII line")
+
+    def no_constants(name: str) -> object:
+        raise ValueError(f"non-JSON constant {name}")
+
+    try:
+        record = json.loads(body, parse_constant=no_constants)
+    except ValueError as error:
+        return None, [*problems, f"{key}: invalid JSON ({error})"]
+    if not isinstance(record, dict):
+        return None, [*problems, f"{key}: not a JSON object"]
+    types = {f.name: f.athena_type for f in SCHEMA}
+    if list(record) != list(types):
+        problems.append(f"{key}: columns {list(record)} != schema {list(types)}")
+    for column, kind in types.items():
+        if not _athena_ok(kind, record.get(column)):
+            problems.append(f"{key}: {column}={record.get(column)!r:.80} is not a valid {kind}")
+    arn = SESSION_ARN.fullmatch(str(record.get("session_arn")))
+    if match is not None and arn is not None:
+        for part in ("region", "group", "session"):
+            if match[part] != arn[part]:
+                problems.append(f"{key}: {part} segment {match[part]!r} is not the ARN's {arn[part]!r}")
+        created = record.get("created_at")
+        if isinstance(created, str) and not created.startswith(match["date"]):
+            problems.append(f"{key}: created_date {match['date']} is not the date of created_at {created}")
+    elif arn is None:
+        problems.append(f"{key}: session_arn {record.get('session_arn')!r:.80} is not a session ARN")
+    return record, problems
+
+
+def _is_int32(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and INT32[0] <= value <= INT32[1]
+
+
+_ATHENA_TYPES: Final[dict[str, Callable[[object], bool]]] = {
+    "string": lambda v: isinstance(v, str),
+    "int": _is_int32,
+    "boolean": lambda v: isinstance(v, bool),
+    "timestamp": lambda v: isinstance(v, str) and TIMESTAMP.fullmatch(v) is not None,
+    "array<string>": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "map<string,string>": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+}
+
+
+def _athena_ok(kind: str, value: object) -> bool:
+    """Whether Athena's JSON SerDe reads `value` as a `kind` column (null always reads)."""
+    return value is None or _ATHENA_TYPES[kind](value)

@@ -1,0 +1,117 @@
+"""Load: memory must not grow with the number of sessions listed."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.reliability.constants import REGION
+from local.reliability.control import GLS
+from local.reliability.oracle import SESSION_ARN
+from local.reliability.world import World, aws_client, key_session
+from local.worker import Worker
+
+
+@dataclass
+class LoadResult:
+    listed: int
+    new: int
+    runs: int = 0
+    archived: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    extra: int = 0
+    deferred_runs: int = 0  # runs that hit the time budget and left work to the next one
+    failed_runs: int = 0
+    seconds: float = 0.0
+    maxrss_kb: int = 0  # peak RSS of the worker over the untraced runs
+    traced_listed: int = 0  # the follow-up run under tracemalloc (which inflates RSS, so it runs last)
+    traced_new: int = 0
+    traced_peak_bytes: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.extra or self.violations)
+
+
+def prepopulate(moto_url: str, table: str, arns: Sequence[str], region: str = REGION, threads: int = 8) -> None:
+    """Mark sessions archived directly in DynamoDB (BatchWriteItem, 25 a call), as earlier runs would have."""
+    ddb = aws_client("dynamodb", moto_url, region)
+
+    def write(chunk: Sequence[str]) -> None:
+        request: dict[str, Any] = {
+            table: [{"PutRequest": {"Item": {"session_arn": {"S": a}, "s3_key": {"S": "earlier-run"}}}} for a in chunk]
+        }
+        while request:
+            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(write, [arns[i : i + 25] for i in range(0, len(arns), 25)]))
+    ddb.close()
+
+
+def run_load(
+    *,
+    moto_url: str,
+    gls: GLS,
+    log_dir: Path,
+    listed: Sequence[str],
+    new: Sequence[str],
+    region: str = REGION,
+    timeout: float = 300.0,
+    max_runs: int = 10,
+    settings: Mapping[str, str] | None = None,
+    follow_up: int = 0,
+) -> LoadResult:
+    """`listed` sessions are listed, of which `new` are not archived yet: run (in one fresh, then warm, worker)
+    until a run defers nothing; exactly the new ones must then have been added. Peak RSS is that of these
+    runs. With `follow_up`, that many more sessions are then added and archived in one run under tracemalloc,
+    for the peak Python heap (tracemalloc's own bookkeeping inflates RSS, so it never runs before)."""
+    result = LoadResult(listed=len(listed), new=len(new))
+    started = time.monotonic()
+    new_set = set(new)
+    with Worker(log_dir, standby=False) as worker:  # a process of its own: its peak RSS is this case's
+        world = World(moto_url=moto_url, worker=worker, gls=gls, settings=settings, region=region, direct=True)
+        try:
+            prepopulate(moto_url, world.table, [a for a in listed if a not in new_set], region)
+            for _ in range(max_runs):
+                invocation = world.run(timeout=timeout)
+                result.runs += 1
+                result.failed_runs += invocation.failed
+                result.maxrss_kb = max(result.maxrss_kb, invocation.maxrss_kb)
+                deferred = invocation.total("deferred") or invocation.total("listed") < len(listed)
+                result.deferred_runs += bool(deferred)
+                if not invocation.failed and not deferred and not invocation.total("failed"):
+                    break
+            if follow_up:
+                new_set.update(gls.seed(follow_up, region=region))
+                traced = world.run(timeout=timeout, trace=True)
+                result.traced_listed, result.traced_new = traced.total("listed"), traced.total("new")
+                result.traced_peak_bytes = traced.traced_peak_bytes or 0
+                if traced.failed or traced.total("deferred"):
+                    result.violations.append(f"the traced run did not finish: {traced.error or traced.summary}")
+            result.seconds = time.monotonic() - started
+            _judge_load(world, new_set, result)
+        finally:
+            world.close()
+    return result
+
+
+def _judge_load(world: World, new: set[str], result: LoadResult) -> None:
+    """Exactly one object per new session, each with its item; no object for any other session."""
+    keys = world.object_keys()
+    items = world.items()
+    names = {arn: f"{m['group']}_{m['session']}.json" for arn in new if (m := SESSION_ARN.fullmatch(arn))}
+    per_name = Counter(key_session(k) for k in keys)
+    result.archived = sum(1 for a in new if a in items and items[a]["s3_key"] in keys)
+    result.lost = len(new) - result.archived
+    result.duplicated = sum(1 for name in names.values() if per_name[name] > 1)
+    result.extra = len(set(per_name) - set(names.values()))
+    if world.invocations[-1].failed:
+        result.violations.append(f"the last run failed: {world.invocations[-1].error}")
