@@ -262,14 +262,34 @@ class FaultProxy(BackgroundHTTPServer):
 
     `routes` sends a signing service ("s3", "dynamodb") to its own upstream; everything else goes to
     `upstream`. The benchmark gives S3 its own moto process so that DynamoDB's work does not share its GIL.
+
+    `clock` (monotonic seconds) drives the quotas and `sleep` does the injected latencies and held
+    responses, as in the emulator: tests pass their own to check both without a wall clock.
     """
 
-    def __init__(self, upstream: str, port: int = 0, seed: int = 0, *, routes: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        port: int = 0,
+        seed: int = 0,
+        *,
+        routes: Mapping[str, str] | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         super().__init__(port, seed)
+        if clock is not None:
+            self.faults = FaultPlan(seed, clock=clock)
+        self._sleep = sleep
         self.upstream = upstream.rstrip("/")
         self.pool = _pool(upstream)
         self.routes = {service: url.rstrip("/") for service, url in (routes or {}).items()}
         self._pools = {service: _pool(url) for service, url in self.routes.items()}
+
+    def sleep(self, seconds: float) -> None:
+        """An injected latency or held response (nothing for 0); by default one that `stop()` cuts short."""
+        if seconds > 0:
+            (self._sleep or self.faults.sleep)(seconds)
 
     def pool_for(self, service: str) -> _UpstreamPool:
         """The upstream connections for requests signed for `service`."""
@@ -391,9 +411,9 @@ class _Handler(QuietHandler):
         if decision.fault == "reset":
             drop_connection(self)
             return None
-        proxy.faults.sleep(decision.delay)
+        proxy.sleep(decision.delay)
         if decision.fault in ERROR_KINDS:
-            proxy.faults.sleep(decision.hold)
+            proxy.sleep(decision.hold)
             return self._send_fault(service, str(decision.fault))
         pool = proxy.pool_for(service)
         if decision.fault == "unprocessed" and decision.operation == "BatchGetItem":
@@ -405,7 +425,7 @@ class _Handler(QuietHandler):
         if decision.hold > 0:  # served upstream already; the client just does not hear back in time
             data = response.read()
             pool.put(conn)
-            proxy.faults.sleep(decision.hold)
+            proxy.sleep(decision.hold)
             return self._send_bytes(response.status, response.reason, response.getheaders(), data)
         return self._stream(pool, conn, response)
 
@@ -498,7 +518,7 @@ class _Handler(QuietHandler):
         result["UnprocessedKeys"] = unprocessed
         payload = json.dumps(result).encode()
         headers = [*headers, ("x-amz-crc32", _crc32_header(payload))]
-        proxy.faults.sleep(decision.hold)
+        proxy.sleep(decision.hold)
         return self._send_bytes(status, reason, headers, payload)
 
 
