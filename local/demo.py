@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.gls_emulator import GameLiftStreamsEmulator
+from local.gls import GameLiftStreamsEmulator
 from local.lambda_context import SCHEDULED_EVENT, LambdaContext
 from local.stack import LocalStack
 
@@ -68,14 +68,13 @@ def show_rows(out: TextIO, rows: list[dict[str, Any]], limit: int = 8) -> None:
 def main() -> int:
     out = sys.stdout
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with LocalStack(seed=2026, region=REGION) as stack, LOG_FILE.open("w") as log:
+    # The service's quota (20 requests/second per API and Region), enforced, and 40 ms per call.
+    stack = LocalStack(seed=2026, region=REGION, gls_quota=20.0, gls_latency_ms=40.0)
+    with stack, LOG_FILE.open("w") as log:
         emulator: GameLiftStreamsEmulator = stack.emulator
         stack.apply_env()
         stack.create_archive_resources(TABLE, BUCKET)
         os.environ.update(ARCHIVE_TABLE_NAME=TABLE, ARCHIVE_BUCKET_NAME=BUCKET, POWERTOOLS_LOG_LEVEL="INFO")
-        for op in ("ListStreamSessionsByAccount", "GetStreamSession"):
-            emulator.faults.rate_limit(op, per_second=20.0)  # the service's quota, enforced
-            emulator.faults.base_latency[op] = 0.04
         emulator.seed_sessions(200, succeeded_fraction=0.6)
         pending = [
             s["Arn"] for s in emulator.sessions() if (s.get("ExportFilesMetadata") or {}).get("Status") == "PENDING"
@@ -136,7 +135,7 @@ def main() -> int:
             f"In the end: {len(expected)} sessions with exports SUCCEEDED; "
             f"{objects} S3 records, {ledger} DynamoDB items; "
             f"GameLift Streams calls: {calls['ListStreamSessionsByAccount']} list, {calls['GetStreamSession']} get, "
-            f"{sum(n for (_, kind), n in emulator.faults.fired.items() if kind == 'throttle')} throttled.\n"
+            f"{sum(n for (_, kind), n in emulator.faults.fired.items() if kind in ('quota', 'throttle'))} throttled.\n"
         )
         ok = objects == ledger == len(expected) and summaries[1][1]["total"]["archived"] == 0
         ok = ok and summaries[3][1]["total"]["archived"] == 0
