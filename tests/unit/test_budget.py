@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from archiver.budget import Budget
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+
+from archiver.budget import Budget, OutOfTime, RequestCutoff
 
 
 class Clock:
@@ -56,3 +64,69 @@ def test_without_a_lambda_context_nothing_expires() -> None:
     for context in (None, object(), NotLambda()):
         budget = Budget.from_context(context, 30.0, 17.0)
         assert not budget.expired() and not budget.cut_off()
+
+
+class _Body:
+    """The raw HTTP body botocore reads from a response."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: object) -> Iterator[bytes]:
+        yield self._body
+
+
+class _Wire:
+    """Answers at `before-send`, where HTTP would begin: counts what was sent, and moves the clock."""
+
+    def __init__(self, clock: Clock, status: int, takes: float) -> None:
+        self.clock, self.status, self.takes, self.sent = clock, status, takes, 0
+
+    def __call__(self, request: object, **_: object) -> AWSResponse:
+        self.sent += 1
+        self.clock.now += self.takes
+        return AWSResponse("https://dynamodb", self.status, {}, _Body(b"{}"))
+
+
+def _client_with_cutoff(clock: Clock, status: int = 200, takes: float = 0.0) -> tuple[Any, RequestCutoff, _Wire]:
+    client = boto3.client(
+        "dynamodb",
+        region_name="us-east-2",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 2}),
+    )
+    cutoff = RequestCutoff()
+    cutoff.install(client)
+    wire = _Wire(clock, status, takes)
+    client.meta.events.register("before-send", wire)  # after the cut-off's own hook, as in the Lambda
+    return client, cutoff, wire
+
+
+def test_no_request_is_sent_once_the_budget_is_cut_off() -> None:
+    clock = Clock()
+    client, cutoff, wire = _client_with_cutoff(clock)
+    cutoff.budget = Budget(10.0, clock, cutoff_seconds=20.0)
+    client.list_tables()
+    clock.now += 20.0
+    with pytest.raises(OutOfTime, match="ListTables not sent"):
+        client.list_tables()
+    assert wire.sent == 1
+    cutoff.budget = None  # between invocations nothing is cut off
+    client.list_tables()
+    assert wire.sent == 2
+
+
+def test_no_retry_is_sent_past_the_cut_off_but_an_answer_that_came_is_kept() -> None:
+    clock = Clock()
+    client, cutoff, wire = _client_with_cutoff(clock, status=500, takes=30.0)
+    cutoff.budget = Budget(10.0, clock, cutoff_seconds=20.0)
+    with pytest.raises(OutOfTime):
+        client.list_tables()  # the 500 came back after the cut-off: no retry, no backoff sleep
+    assert wire.sent == 1
+
+    clock = Clock()
+    client, cutoff, wire = _client_with_cutoff(clock, status=200, takes=30.0)
+    cutoff.budget = Budget(10.0, clock, cutoff_seconds=20.0)
+    assert client.list_tables()["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert wire.sent == 1

@@ -38,3 +38,11 @@ def test_idle_time_refills_up_to_the_burst_only() -> None:
 def test_invalid_rate_is_rejected() -> None:
     with pytest.raises(ValueError):
         TokenBucket(rate=0)
+
+
+def test_callers_arriving_together_queue_behind_each_other() -> None:
+    clock = FakeClock()
+    slept: list[float] = []
+    bucket = TokenBucket(rate=10.0, burst=1, clock=clock, sleep=slept.append)  # the clock stands still
+    assert [bucket.acquire() for _ in range(4)] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert slept == pytest.approx([0.1, 0.2, 0.3])  # each waits for the tokens of those ahead of it
