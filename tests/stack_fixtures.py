@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
-from archiver import telemetry
+from archiver import telemetry, wiring
 from local.gls_emulator import GameLiftStreamsEmulator
 from local.lambda_context import LambdaContext
 from local.stack import LocalStack
@@ -123,6 +123,7 @@ def archive_world(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> I
         monkeypatch.setenv("MAX_ATTEMPTS", "3")
         monkeypatch.setenv("LIST_RATE_PER_SECOND", "1000")
         monkeypatch.setenv("GET_RATE_PER_SECOND", "1000")
+        wiring.wiring.cache_clear()  # the handler's clients were built from the previous environment
         local_stack.proxy.faults.clear()
         local_stack.proxy.reset_calls()
         try:

@@ -1,0 +1,75 @@
+"""The cold-start wiring: settings validated and SDK clients built once per Lambda container.
+
+`wiring()` is cached for the life of the process, as a container's environment never changes. Whatever
+changes the environment between invocations (tests, local harnesses) calls `wiring.cache_clear()`. A failed
+call (a bad environment) is not cached: every invocation raises the same ConfigError until it is fixed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from archiver.budget import CONNECT_TIMEOUT_SECONDS, RequestCutoff
+from archiver.ledger import Ledger
+from archiver.ratelimit import TokenBucket
+from archiver.sessions import SessionSource
+from archiver.settings import Settings, load_settings
+from archiver.store import RecordStore
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What every invocation of this container shares: the settings and the adapters around their clients."""
+
+    settings: Settings
+    sources: tuple[SessionSource, ...]
+    ledger: Ledger
+    store: RecordStore
+    cutoff: RequestCutoff
+
+
+def wire(settings: Settings) -> Wiring:
+    """Build the clients; endpoints come only from the SDK's AWS_ENDPOINT_URL* variables."""
+    session = boto3.session.Session()
+    cutoff = RequestCutoff()
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=settings.read_timeout_seconds,
+        max_pool_connections=settings.max_concurrency + 4,
+        user_agent_extra="gameliftstreams-session-archiver",
+    )
+
+    def client(service: str, region: str | None = None) -> Any:
+        built = session.client(service, region_name=region, config=config)
+        cutoff.install(built)
+        return built
+
+    sources = tuple(
+        SessionSource(
+            client=client("gameliftstreams", region),
+            region=region,
+            list_limiter=TokenBucket(settings.list_rate_per_second),
+            get_limiter=TokenBucket(settings.get_rate_per_second),
+            max_restarts=settings.max_list_restarts,
+        )
+        for region in settings.source_regions
+    )
+    return Wiring(
+        settings=settings,
+        sources=sources,
+        ledger=Ledger(client("dynamodb"), settings.table_name),
+        store=RecordStore(client("s3"), settings.bucket_name),
+        cutoff=cutoff,
+    )
+
+
+@functools.cache
+def wiring() -> Wiring:
+    """This container's wiring, from the environment: built on the first call, then reused."""
+    return wire(load_settings())
