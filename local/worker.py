@@ -1,8 +1,16 @@
 """The worker: the real handler in a subprocess that stays warm between invocations, as a Lambda container.
 
-One module for `make reliability` and `make bench`. The process side (`serve`) imports only the standard
-library, the Lambda package and what it needs to report (`local.lambda_context`, `local.memory`); the
-orchestrator side (`Worker`, `Invocation`) only the standard library.
+One module for `make reliability` and `make bench`.
+
+Process side, `python -m local.worker RESULT_FD` (`serve`): imports only the standard library, the Lambda
+package and what it needs to report (`local.lambda_context`, `local.memory`), never the harness, so its
+peak RSS is the handler's. It reads one JSON request per stdin line, {"env", "timeout", "trace", "event",
+"modules"}, and writes one JSON answer per line to RESULT_FD: {"summary"} or {"error"}, plus "seconds" (the
+handler call alone), "maxrss_kb" (peak RSS, VmHWM), "rss_after_import_kb", "traced_peak_bytes" (with
+"trace") and "modules" (the names in sys.modules, with "modules"). A failed invocation prints what the
+Lambda runtime prints (errorMessage, errorType, stackTrace) to stdout.
+
+Orchestrator side (`Worker`, `Invocation`): standard library only.
 """
 
 from __future__ import annotations
@@ -36,9 +44,11 @@ class Invocation:
     returncode: int | None = None
     seconds: float = 0.0
     maxrss_kb: int = 0
+    rss_after_import_kb: int = 0  # the process's peak RSS once the handler was imported (its cold start)
     traced_peak_bytes: int | None = None
     fired: dict[str, int] = field(default_factory=dict)  # "Operation:kind" -> faults the servers injected
     calls: dict[str, int] = field(default_factory=dict)  # operation -> requests the servers saw
+    modules: tuple[str, ...] = ()  # sys.modules of the worker after the call, when asked for
 
     @property
     def failed(self) -> bool:
@@ -60,7 +70,7 @@ class _Process:
         read_fd, write_fd = os.pipe()
         with open(log_path, "wb") as log:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "local.reliability", "worker", str(write_fd)],
+                [sys.executable, "-m", "local.worker", str(write_fd)],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -137,8 +147,6 @@ class Worker:
         path = self.log_dir / f"worker-{self._tag}-{self.spawned}.log"
         self.log_paths.append(path)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARCHIVE_", "POWERTOOLS_"))}
-        root = Path(__file__).resolve().parent.parent
-        env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "lambdas")])
         env["PYTHONUNBUFFERED"] = "1"  # a line printed before a SIGKILL is still in the log, as in CloudWatch
         env.update(self.env)
         return _Process(path, env)
@@ -156,14 +164,20 @@ class Worker:
         return self._process().pid
 
     def invoke(
-        self, env: Mapping[str, str], *, timeout: float | None = None, trace: bool = False, event: Any = None
+        self,
+        env: Mapping[str, str],
+        *,
+        timeout: float | None = None,
+        trace: bool = False,
+        event: Any = None,
+        modules: bool = False,
     ) -> Invocation:
-        """One handler invocation with exactly `env` (ARCHIVE_*, AWS_*, ...) and a context of `timeout` s."""
+        """One handler invocation with exactly `env` (ARCHIVE_*, AWS_*, ...) and a context of `timeout` s;
+        with `modules`, the answer lists the worker's sys.modules after the call."""
         process = self._process()
         started = time.monotonic()
-        answer = process.request(
-            {"env": dict(env), "timeout": timeout, "trace": trace, "event": event or {}}, self.deadline
-        )
+        request = {"env": dict(env), "timeout": timeout, "trace": trace, "event": event or {}, "modules": modules}
+        answer = process.request(request, self.deadline)
         seconds = time.monotonic() - started
         if answer is None:
             self._current = None
@@ -174,9 +188,11 @@ class Worker:
         return Invocation(
             summary=answer.get("summary"),
             error=answer.get("error"),
-            seconds=seconds,
+            seconds=float(answer.get("seconds", seconds)),
             maxrss_kb=int(answer.get("maxrss_kb", 0)),
+            rss_after_import_kb=int(answer.get("rss_after_import_kb", 0)),
             traced_peak_bytes=answer.get("traced_peak_bytes"),
+            modules=tuple(answer.get("modules", ())),
         )
 
     def logs(self) -> str:
@@ -203,19 +219,20 @@ def serve(result_fd: int) -> int:
     from local.lambda_context import LambdaContext  # noqa: PLC0415
     from local.memory import peak_rss_kb  # noqa: PLC0415
 
+    rss_after_import_kb = peak_rss_kb()
     results = os.fdopen(result_fd, "w", encoding="utf-8")
-    applied: set[str] = set()
+    configured: dict[str, str] | None = None
     for line in sys.stdin:
         request = json.loads(line)
-        env: dict[str, str] = request["env"]
-        for name in applied - env.keys():
-            os.environ.pop(name, None)
-        os.environ.update(env)
-        applied = set(env)
+        env: dict[str, str] = dict(request["env"])
+        if env != configured:
+            _configure(env, configured or {})
+            configured = env
         if request.get("trace"):
             tracemalloc.start()
         context = LambdaContext(timeout_seconds=float(request.get("timeout") or 900.0))
         answer: dict[str, Any] = {}
+        started = time.perf_counter()
         try:
             answer["summary"] = handler(request.get("event") or {}, context)
         except Exception as error:  # what the Lambda runtime prints for a failed invocation
@@ -230,10 +247,31 @@ def serve(result_fd: int) -> int:
                 flush=True,
             )
             answer["error"] = f"{type(error).__name__}: {error}"
+        answer["seconds"] = time.perf_counter() - started
         if request.get("trace"):
             answer["traced_peak_bytes"] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         answer["maxrss_kb"] = peak_rss_kb()
+        answer["rss_after_import_kb"] = rss_after_import_kb
+        if request.get("modules"):
+            answer["modules"] = sorted(sys.modules)
         results.write(json.dumps(answer) + "\n")
         results.flush()
     return 0
+
+
+def _configure(env: Mapping[str, str], previous: Mapping[str, str]) -> None:
+    """A new configuration is a new container: exactly `env` on top of the process's own environment, and
+    the handler's cold-start wiring (settings, clients) built again on the next call."""
+    for name in previous.keys() - env.keys():
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    try:
+        from archiver.wiring import wiring  # noqa: PLC0415
+    except ImportError:  # a handler that re-reads its environment by itself
+        return
+    wiring.cache_clear()
+
+
+if __name__ == "__main__":
+    sys.exit(serve(int(sys.argv[1])))

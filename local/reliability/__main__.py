@@ -27,14 +27,11 @@ from local.reliability.suites.load import LoadResult, run_load
 from local.reliability.suites.matrix import run_scenario
 from local.reliability.suites.properties import property_check
 from local.reliability.world import WorldFactory, world_factory
-from local.worker import Worker, serve
+from local.worker import Worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["worker"]:
-        return serve(int(args[1]))
-    return _report_main(args)
+    return _report_main(list(sys.argv[1:] if argv is None else argv))
 
 
 def _progress(text: str) -> None:
