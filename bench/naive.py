@@ -7,12 +7,20 @@ put the item in DynamoDB. Sequential, default boto3 clients, no client-side rate
 It writes the same record under the same key as the archiver (it reuses `archiver.records`), so both do the
 same work on the same data. `deadline` stops it early (the benchmark caps its wall time); it then reports how
 far it got and how long each kind of step took, so the rest can be extrapolated, clearly labelled.
+
+`python -m bench.naive RESULT.json [--cap SECONDS]` runs it once in a fresh process (bench.programs): the
+environment says where the servers are; the result holds the run's wall time (imports excluded), the
+process's peak RSS and its report.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +28,7 @@ from typing import Any
 import boto3
 
 from archiver.records import (
+    LEDGER_PARTITION_KEY,
     SCHEMA_VERSION,
     Context,
     build_record,
@@ -28,6 +37,7 @@ from archiver.records import (
     object_key,
     parse_session_arn,
 )
+from local.memory import peak_rss_kb
 
 
 @dataclass
@@ -67,7 +77,7 @@ def archive(deadline: float | None = None) -> dict[str, Any]:
             started = time.perf_counter()
             report.listed += 1
             arn = item["Arn"]
-            found = ddb.get_item(TableName=table, Key={"session_arn": {"S": arn}})
+            found = ddb.get_item(TableName=table, Key={LEDGER_PARTITION_KEY: {"S": arn}})
             if "Item" in found:
                 report.already_archived += 1
                 report.seconds_old += time.perf_counter() - started
@@ -87,7 +97,7 @@ def archive(deadline: float | None = None) -> dict[str, Any]:
             ddb.put_item(
                 TableName=table,
                 Item={
-                    "session_arn": {"S": arn},
+                    LEDGER_PARTITION_KEY: {"S": arn},
                     "s3_key": {"S": key},
                     "schema_version": {"S": str(SCHEMA_VERSION)},
                     "archived_at": {"S": str(record["archived_at"])},
@@ -99,3 +109,23 @@ def archive(deadline: float | None = None) -> dict[str, Any]:
         if not token:
             report.finished = True
             return asdict(report)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.naive", description=__doc__.split("\n\n")[0])
+    parser.add_argument("result")
+    parser.add_argument("--cap", type=float, default=None, help="stop after this many seconds")
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {"program": "naive", "rss_after_import_kb": peak_rss_kb()}
+    started = time.perf_counter()
+    deadline = None if args.cap is None else time.monotonic() + args.cap
+    result["report"] = archive(deadline)
+    result["seconds"] = time.perf_counter() - started
+    result["peak_rss_kb"] = peak_rss_kb()
+    with open(args.result, "w", encoding="utf-8") as out:
+        json.dump(result, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,9 +1,10 @@
 """`make bench`: the archiver against the obvious script, on the same data, against the quota-enforcing emulator.
 
-For each point (N sessions listed, k of them new) the whole local AWS is started afresh (bench.servers: the
-GameLift Streams emulator enforcing the quota per API and Region, moto for DynamoDB and for S3, the fault
-proxy adding latency), then one program runs in its own fresh process (bench.worker): the real Lambda
-handler, or bench.naive. The servers count the calls; the worker reports wall time and peak RSS.
+For each point (N sessions listed, k of them new) the whole local AWS is started afresh, each server in its
+own process (local.stack.LocalStack: the GameLift Streams emulator enforcing the quota per API and Region,
+one moto for DynamoDB and one for S3, the fault proxy adding latency), then one program runs in its own
+fresh process (bench.programs): the real Lambda handler, or bench.naive. The servers count the calls; the
+program's process reports wall time and peak RSS.
 
 The floor of a run is max(pages x page latency, pages / quota, k / quota) with pages = ceil(N / 100): pages
 come one after another, and each API's quota caps its calls. The page latency is measured (median round
@@ -16,22 +17,23 @@ Results: a table on stdout, docs/PERFORMANCE.md, docs/performance.png, and optio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from archiver.records import LEDGER_PARTITION_KEY
+from bench import programs, report
 from bench.results import PAGE_SIZE, Calibration, Results, Run, floor_seconds, pages_of
-from bench.servers import Backends, Topology, die_with_parent, server_env
+from local.stack import LocalStack
 
 DEFAULT_POINTS = (
     (1_000, 0),
@@ -43,6 +45,9 @@ DEFAULT_POINTS = (
     (100_000, 5_000),
 )
 ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-2"
+TABLE = "bench-archive"
+BUCKET = "bench-archive-bucket"
 
 
 @dataclass(frozen=True)
@@ -59,25 +64,56 @@ class Config:
     def client_rate(self) -> float:
         return round(self.quota * self.rate_fraction, 3)
 
-    def topology(self) -> Topology:
-        return Topology(self.quota, self.gls_latency_ms, self.backend_latency_ms, seed=self.seed)
+
+@contextlib.contextmanager
+def bench_stack(config: Config, sessions: int, new: int) -> Iterator[LocalStack]:
+    """The servers of one run, each in its own process so none shares the program's GIL (S3 on a moto of its
+    own): N sessions listed, of which the newest `new` are not archived yet."""
+    stack = LocalStack(
+        config.seed,
+        REGION,
+        processes=True,
+        separate_s3_moto=True,
+        gls_quota=config.quota,
+        gls_latency_ms=config.gls_latency_ms,
+        backend_latency_ms=config.backend_latency_ms,
+    )
+    with stack:
+        stack.create_archive_resources(TABLE, BUCKET)
+        arns = stack.gls.seed(sessions, region=REGION, succeeded_fraction=1.0)
+        if len(arns) != sessions:
+            raise RuntimeError(f"emulator seeded {len(arns)} sessions, expected {sessions}")
+        # Seeded oldest first; the list is newest first, so the new sessions come on the first pages.
+        stack.preload_ledger(TABLE, arns[: sessions - new])
+        yield stack
+
+
+def program_env(stack: LocalStack, config: Config) -> dict[str, str]:
+    """The environment of the program under test: only the SDK's own endpoint variables point it here."""
+    return stack.env() | {
+        "ARCHIVE_TABLE_NAME": TABLE,
+        "ARCHIVE_BUCKET_NAME": BUCKET,
+        "SOURCE_REGIONS": REGION,
+        "LIST_RATE_PER_SECOND": str(config.client_rate),
+        "GET_RATE_PER_SECOND": str(config.client_rate),
+        "MAX_CONCURRENCY": str(config.concurrency),
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def server_calls(stack: LocalStack) -> tuple[dict[str, int], dict[str, int]]:
+    """Requests per operation as the servers saw them, and the ones the emulator's quota throttled."""
+    gls = stack.gls.calls()
+    counts = {**gls["counts"], **stack.faults.calls()}
+    throttled = {k.split(":")[0]: v for k, v in gls["fired"].items() if k.endswith(":quota")}
+    return counts, throttled
 
 
 def calibrate(config: Config, samples: int = 21) -> Calibration:
     """Single-call latencies on a fresh stack, paced under the quota so none is throttled."""
-    import boto3
-
-    with Backends(config.topology(), 2_000, 1_000) as backends:
-        env = backends.env()
-        session = boto3.session.Session(
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            region_name=env["AWS_REGION"],
-        )
-        gls = session.client("gameliftstreams", endpoint_url=backends.gls_url)
-        ddb = session.client("dynamodb", endpoint_url=backends.ddb_url)
-        s3 = session.client("s3", endpoint_url=backends.s3_url)
-        table, bucket = env["ARCHIVE_TABLE_NAME"], env["ARCHIVE_BUCKET_NAME"]
+    with bench_stack(config, 2_000, 1_000) as stack:
+        gls, ddb, s3 = stack.client("gameliftstreams"), stack.client("dynamodb"), stack.client("s3")
+        table, bucket = TABLE, BUCKET
         interval = 1.0 / (config.quota * 0.8)
 
         def timed(call: Callable[[], Any], paced: bool = False) -> tuple[float, Any]:
@@ -110,14 +146,18 @@ def calibrate(config: Config, samples: int = 21) -> Calibration:
             timed(
                 lambda i=i: ddb.batch_get_item(  # type: ignore[misc]
                     RequestItems={
-                        table: {"Keys": [{"session_arn": {"S": a}} for a in arns[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]]}
+                        table: {
+                            "Keys": [
+                                {LEDGER_PARTITION_KEY: {"S": a}} for a in arns[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
+                            ]
+                        }
                     }
                 )
             )[0]
             for i in range(min(samples, len(arns) // PAGE_SIZE))
         ]
         get_item_times = [
-            timed(lambda a=arn: ddb.get_item(TableName=table, Key={"session_arn": {"S": a}}))[0]  # type: ignore[misc]
+            timed(lambda a=arn: ddb.get_item(TableName=table, Key={LEDGER_PARTITION_KEY: {"S": a}}))[0]  # type: ignore[misc]
             for arn in arns[:samples]
         ]
         body = b"{" + b'"x": "' + b"y" * 1500 + b'"}\n'
@@ -126,7 +166,7 @@ def calibrate(config: Config, samples: int = 21) -> Calibration:
             for n in range(samples)
         ]
         put_item_times = [
-            timed(lambda n=n: ddb.put_item(TableName=table, Item={"session_arn": {"S": f"calibration-{n}"}}))[0]  # type: ignore[misc]
+            timed(lambda n=n: ddb.put_item(TableName=table, Item={LEDGER_PARTITION_KEY: {"S": f"calibration-{n}"}}))[0]  # type: ignore[misc]
             for n in range(samples)
         ]
     median = statistics.median
@@ -143,48 +183,32 @@ def calibrate(config: Config, samples: int = 21) -> Calibration:
 
 def run_once(config: Config, program: str, sessions: int, new: int, log_dir: Path) -> Run:
     """Fresh servers, one program in a fresh process, counts from the servers."""
-    with Backends(config.topology(), sessions, new) as backends:
-        env = {**server_env(), **backends.env()}
-        env.update(
-            LIST_RATE_PER_SECOND=str(config.client_rate),
-            GET_RATE_PER_SECOND=str(config.client_rate),
-            MAX_CONCURRENCY=str(config.concurrency),
-            POWERTOOLS_LOG_LEVEL="INFO",
-        )
-        result_path = log_dir / f"{program}-{sessions}-{new}.json"
-        command = [sys.executable, "-m", "bench.worker", program, str(result_path)]
-        if program == "naive" and config.naive_cap_s is not None:
-            command += ["--cap", str(config.naive_cap_s)]
+    with bench_stack(config, sessions, new) as stack:
+        env = program_env(stack, config)
+        name = f"{program}-{sessions}-{new}"
         load = os.getloadavg()[0]
-        with open(log_dir / f"{program}-{sessions}-{new}.log", "w", encoding="utf-8") as log:
-            done = subprocess.run(
-                command,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-                preexec_fn=die_with_parent,
-            )
-        if done.returncode != 0:
-            tail = (log_dir / f"{program}-{sessions}-{new}.log").read_text(encoding="utf-8")[-3000:]
-            raise RuntimeError(f"{program} failed (exit {done.returncode}) at N={sessions}, k={new}:\n{tail}")
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-        calls = backends.calls()
-    report = result["report"]
-    finished = bool(report.get("finished", True))
+        try:
+            if program == "archiver":
+                result = programs.run_archiver(env, log_dir, name)
+            else:
+                result = programs.run_naive(env, log_dir, name, config.naive_cap_s)
+        except RuntimeError as error:
+            raise RuntimeError(f"at N={sessions}, k={new}: {error}") from None
+        counts, throttled = server_calls(stack)
+    finished = bool(result.report.get("finished", True))
     return Run(
         program=program,
         sessions=sessions,
         new=new,
-        seconds=float(result["seconds"]),
+        seconds=result.seconds,
         finished=finished,
-        calls={k: int(v) for k, v in sorted(calls["counts"].items())},
-        throttled={k: int(v) for k, v in sorted(calls["throttled"].items())},
-        peak_rss_mb=result["peak_rss_kb"] / 1024,
-        rss_after_import_mb=result["rss_after_import_kb"] / 1024,
+        calls={k: int(v) for k, v in sorted(counts.items())},
+        throttled={k: int(v) for k, v in sorted(throttled.items())},
+        peak_rss_mb=result.peak_rss_kb / 1024,
+        rss_after_import_mb=result.rss_after_import_kb / 1024,
         load_average=load,
-        report=report,
-        estimated_seconds=float(result["seconds"]) if finished else None,
+        report=result.report,
+        estimated_seconds=result.seconds if finished else None,
     )
 
 
