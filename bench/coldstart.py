@@ -12,6 +12,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from local.stack import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 
@@ -32,12 +34,11 @@ class ColdStart:
 def _env(valid: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARCHIVE_", "SOURCE_"))}
     env.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(LAMBDAS)]),
         PYTHONDONTWRITEBYTECODE="1",
         AWS_DEFAULT_REGION="us-east-2",
         AWS_REGION="us-east-2",
-        AWS_ACCESS_KEY_ID="AKIALOCALSTACKTEST00",
-        AWS_SECRET_ACCESS_KEY="local-bench-dummy-secret",
+        AWS_ACCESS_KEY_ID=DUMMY_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=DUMMY_SECRET_ACCESS_KEY,
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         AWS_EC2_METADATA_DISABLED="true",
