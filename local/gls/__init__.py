@@ -6,8 +6,8 @@ indexes, listing), `responses` (REST-JSON wire protocol), `control` (the `/_emul
 (the CLI: `python -m local.gls`).
 """
 
-from local.gls.client import ControlError, EmulatorClient
+from local.gls.client import Calls, ControlError, EmulatorClient
 from local.gls.exceptions import EmulatorError
 from local.gls.server import GameLiftStreamsEmulator
 
-__all__ = ["ControlError", "EmulatorClient", "EmulatorError", "GameLiftStreamsEmulator"]
+__all__ = ["Calls", "ControlError", "EmulatorClient", "EmulatorError", "GameLiftStreamsEmulator"]
