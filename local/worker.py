@@ -226,7 +226,9 @@ def serve(result_fd: int) -> int:
         request = json.loads(line)
         env: dict[str, str] = dict(request["env"])
         if env != configured:
-            _configure(env, configured or {})
+            # The configuration the process started with (Worker(env=...)) was wired at import, its INIT.
+            if configured is not None or any(os.environ.get(k) != v for k, v in env.items()):
+                _configure(env, configured or {})
             configured = env
         if request.get("trace"):
             tracemalloc.start()
