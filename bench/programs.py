@@ -1,5 +1,6 @@
 """The two programs a benchmark run measures, each in a fresh process of its own: the archiver's real
-Lambda handler, and the naive script (`python -m bench.naive`).
+Lambda handler (`local.worker`, the reliability runs' worker, one fresh process per run), and the naive
+script (`python -m bench.naive`).
 
 Both report the same figures: the wall time of the run alone (imports and clients excluded: cold start is
 measured on its own), the process's peak RSS and its RSS after imports (VmHWM), and what the program
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local.stack.processes import die_with_parent
+from local.worker import Worker
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Measured:
     report: dict[str, Any]
 
 
-def _run(name: str, command: list[str], env: Mapping[str, str], log_dir: Path) -> Measured:
+def _run_process(name: str, command: list[str], env: Mapping[str, str], log_dir: Path) -> Measured:
     result_path = log_dir / f"{name}.json"
     log_path = log_dir / f"{name}.log"
     with log_path.open("w", encoding="utf-8") as log:
@@ -52,8 +54,18 @@ def _run(name: str, command: list[str], env: Mapping[str, str], log_dir: Path) -
 
 
 def run_archiver(env: Mapping[str, str], log_dir: Path, name: str) -> Measured:
-    """`archiver.handler.handler({}, context)` once, in a fresh process configured by `env`."""
-    return _run(name, [sys.executable, "-m", "bench.worker"], env, log_dir)
+    """`archiver.handler.handler({}, context)` once, in a fresh process started with `env`: its import (the
+    Lambda INIT: modules and clients) comes before, and outside, the measured call."""
+    with Worker(log_dir / name, standby=False, env=env) as worker:
+        run = worker.invoke(env)
+        if run.failed or run.summary is None:
+            raise RuntimeError(f"{name} failed ({run.error}):\n{worker.logs()[-3000:]}")
+    return Measured(
+        seconds=run.seconds,
+        peak_rss_kb=run.maxrss_kb,
+        rss_after_import_kb=run.rss_after_import_kb,
+        report=run.summary,
+    )
 
 
 def run_naive(env: Mapping[str, str], log_dir: Path, name: str, cap_seconds: float | None) -> Measured:
@@ -61,4 +73,4 @@ def run_naive(env: Mapping[str, str], log_dir: Path, name: str, cap_seconds: flo
     command = [sys.executable, "-m", "bench.naive"]
     if cap_seconds is not None:
         command += ["--cap", str(cap_seconds)]
-    return _run(name, command, env, log_dir)
+    return _run_process(name, command, env, log_dir)
