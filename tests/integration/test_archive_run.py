@@ -14,7 +14,7 @@ from archiver.records import REDACTED, athena_timestamp, object_key, parse_sessi
 from local.faults import CallRecord
 from local.lambda_context import SCHEDULED_EVENT
 
-from .conftest import REGION, Archive
+from .conftest import REGION, Archive, cold_start, fired, log_lines
 
 KEY = re.compile(
     r"sessions/source_region=(?P<region>[a-z0-9-]+)/created_date=(?P<date>\d{4}-\d{2}-\d{2})/"
@@ -55,7 +55,11 @@ def test_records_match_get_stream_session_and_keys_follow_the_layout(archive: Ar
     archive.run()
     gls = boto3.client("gameliftstreams", region_name=REGION)
     items = archive.items()
-    for key, record in archive.objects().items():
+    objects = archive.objects()
+    assert {r["session_arn"] for r in objects.values()} == archive.emulator.succeeded_arns()
+    assert len(objects) > 20  # every check below runs on each of them
+    assert any(r["additional_environment_variables"] for r in objects.values())  # the map check has names
+    for key, record in objects.items():
         arn = parse_session_arn(record["session_arn"])
         assert arn is not None
         truth = gls.get_stream_session(Identifier=arn.stream_group_id, StreamSessionIdentifier=arn.arn)
@@ -76,6 +80,7 @@ def test_records_match_get_stream_session_and_keys_follow_the_layout(archive: Ar
         assert set(record["additional_environment_variables"] or {}) == set(
             truth.get("AdditionalEnvironmentVariables") or {}
         )
+        assert set((record["additional_environment_variables"] or {}).values()) <= {REDACTED}
         item = items[arn.arn]
         assert item["s3_key"] == key
         assert item["export_output_uri"] == record["export_output_uri"]
@@ -94,8 +99,11 @@ def test_second_run_archives_nothing_and_writes_nothing(archive: Archive) -> Non
     assert first["total"]["archived"] > 0
     assert second["total"]["archived"] == second["total"]["new"] == 0
     assert second["total"]["already_archived"] == first["total"]["archived"]
-    assert archive.object_versions() == versions
+    assert archive.object_versions() == versions >= first["total"]["archived"]
     writes = archive.stack.proxy.call_counts()
+    pages = math.ceil(second["total"]["listed"] / 100)  # the call logs saw the second run list and check
+    assert pages >= 1 and writes["BatchGetItem"] == pages
+    assert archive.emulator.call_counts()["ListStreamSessionsByAccount"] == pages
     assert writes["PutObject"] == writes["PutItem"] == 0
     assert archive.emulator.call_counts()["GetStreamSession"] == 0
 
@@ -104,7 +112,9 @@ def test_sessions_appearing_or_turning_succeeded_between_runs_are_archived_once(
     archive.emulator.seed_sessions(80)
     pending = archive.emulator.add_session(ExportFilesMetadata={"Status": "PENDING"})
     archive.run()
-    assert pending["Arn"] not in archive.archived_arns()
+    first = archive.archived_arns()
+    assert first == set(archive.items()) == archive.emulator.succeeded_arns()
+    assert len(first) > 20 and pending["Arn"] not in first
 
     archive.emulator.set_export_status(pending["Arn"], "SUCCEEDED")
     newcomers = [archive.emulator.add_session()["Arn"] for _ in range(5)]
@@ -126,7 +136,9 @@ def test_sessions_whose_export_did_not_succeed_are_never_archived(archive: Archi
     assert archive.archived_arns() == {ok["Arn"]} == set(archive.items())
 
 
-def test_secrets_never_reach_s3_dynamodb_or_logs(archive: Archive, logs: pytest.CaptureFixture[str]) -> None:
+def test_secrets_never_reach_s3_dynamodb_or_logs(
+    archive: Archive, logs: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     canaries = {
         "SignalRequest": "CANARY-SIGNAL-REQUEST-6f1c",
         "SignalResponse": "CANARY-SIGNAL-RESPONSE-93ab",
@@ -140,15 +152,24 @@ def test_secrets_never_reach_s3_dynamodb_or_logs(archive: Archive, logs: pytest.
             AdditionalEnvironmentVariables={"API_KEY": canaries["env"], "LEVEL": canaries["env"]},
             RoleArn=canaries["RoleArn"],
         )
-    # A session that fails to archive logs an error: that path must not leak either.
+    # A session that fails to archive logs an error: that path must not leak either. One worker, so that
+    # all three attempts (MAX_ATTEMPTS=3) fail on the same session and it is not archived this run.
+    monkeypatch.setenv("MAX_CONCURRENCY", "1")
+    cold_start()
     archive.stack.proxy.faults.inject("PutObject", "internal", times=3)
-    archive.run()
-    archive.run()
+    first = archive.run()
+    second = archive.run()
 
-    stored = archive.raw_objects().decode() + json.dumps(archive.items())
+    raw = archive.raw_objects().decode()
+    stored = raw + json.dumps(archive.items())
     printed = "".join(logs.readouterr())
-    assert len(archive.items()) == 3
-    assert REDACTED in stored and "API_KEY" in stored  # names kept, values redacted
+    assert fired(archive)[("PutObject", "internal")] == 3
+    assert (first["total"]["failed"], first["total"]["archived"], second["total"]["archived"]) == (1, 2, 1)
+    assert len(archive.items()) == len(archive.objects()) == 3
+    assert raw.count(REDACTED) == 6 and raw.count('"API_KEY"') == 3  # names kept, values redacted
+    messages = [line.get("message") for line in log_lines(printed)]
+    assert "Session not archived; retried next run" in messages  # the error path did log
+    assert messages.count("Run complete") == 2
     for canary in canaries.values():
         assert canary not in stored
         assert canary not in printed
@@ -157,8 +178,9 @@ def test_secrets_never_reach_s3_dynamodb_or_logs(archive: Archive, logs: pytest.
 def test_summary_is_logged_and_emitted_as_emf_metrics(archive: Archive, logs: pytest.CaptureFixture[str]) -> None:
     archive.emulator.seed_sessions(30)
     summary = archive.run()
+    assert summary["total"]["archived"] > 0  # the metric below is not 0 == 0
     out = logs.readouterr().out
-    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    lines = log_lines(out)
     logged = [line for line in lines if line.get("message") == "Run complete"]
     assert logged and logged[-1]["summary"] == summary
     emf = [line for line in lines if "_aws" in line]
@@ -174,6 +196,7 @@ def test_summary_is_logged_and_emitted_as_emf_metrics(archive: Archive, logs: py
 
 def test_several_source_regions_are_archived_in_one_run(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_REGIONS", "us-east-2,us-west-2")
+    cold_start()
     archive.emulator.seed_sessions(40, region="us-east-2")
     archive.emulator.seed_sessions(40, region="us-west-2")
     summary = archive.run()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import boto3
+from typing import Any
+
 import pytest
 
+from archiver.handler import RunFailed
 from archiver.settings import ConfigError
+from local.gls_emulator import GameLiftStreamsEmulator
 from local.lambda_context import LambdaContext
 
-from .conftest import REGION, Archive
+from .conftest import REGION, Archive, cold_start, fired
 
 
 def test_throttling_and_5xx_are_retried_through(archive: Archive) -> None:
@@ -20,17 +23,29 @@ def test_throttling_and_5xx_are_retried_through(archive: Archive) -> None:
     archive.stack.proxy.faults.inject("PutItem", "throughput", times=1)
     archive.stack.proxy.faults.inject("BatchGetItem", "internal", times=1)
     summary = archive.run()
+    assert +fired(archive) == {
+        ("ListStreamSessionsByAccount", "throttle"): 1,
+        ("GetStreamSession", "throttle"): 2,
+        ("GetStreamSession", "internal"): 1,
+        ("PutObject", "slowdown"): 1,
+        ("PutItem", "throughput"): 1,
+        ("BatchGetItem", "internal"): 1,
+    }
     assert summary["ok"] is True
     assert summary["total"]["failed"] == 0
+    assert summary["total"]["archived"] == len(archive.emulator.succeeded_arns()) > 50
     assert archive.archived_arns() == set(archive.items()) == archive.emulator.succeeded_arns()
 
 
 def test_unprocessed_keys_are_retried_never_treated_as_new(archive: Archive) -> None:
     archive.emulator.seed_sessions(150)
-    archive.run()
+    first = archive.run()
+    assert first["total"]["archived"] == len(archive.emulator.succeeded_arns()) > 50
     archive.stack.proxy.reset_calls()
     archive.stack.proxy.faults.inject("BatchGetItem", "unprocessed", times=2)
     summary = archive.run()
+    assert fired(archive)[("BatchGetItem", "unprocessed")] == 2
+    assert archive.stack.proxy.call_counts()["BatchGetItem"] > 2  # the keys left unprocessed were asked again
     assert summary["total"]["new"] == 0
     assert summary["total"]["already_archived"] == len(archive.emulator.succeeded_arns())
     assert archive.stack.proxy.call_counts()["PutObject"] == 0
@@ -41,12 +56,14 @@ def test_a_session_that_vanished_between_list_and_get_is_skipped(archive: Archiv
     gone = archive.emulator.add_session()["Arn"]
     archive.emulator.faults.inject("GetStreamSession", "not_found", times=1, after=0)
     summary = archive.run()
+    assert fired(archive)[("GetStreamSession", "not_found")] == 1
     assert summary["ok"] is True
     assert summary["total"]["skipped"] == 1
     assert summary["total"]["archived"] == 3
     # The vanished one is not marked: the next run tries it again (here it exists, so it is archived).
+    assert set(archive.items()) == archive.archived_arns() and len(archive.items()) == 3
     archive.run()
-    assert archive.archived_arns() == {*keep, gone}
+    assert archive.archived_arns() == set(archive.items()) == {*keep, gone}
 
 
 def test_malformed_list_items_never_crash_a_run(archive: Archive) -> None:
@@ -85,8 +102,10 @@ def test_a_failing_session_does_not_block_the_others_and_is_retried_next_run(
     expected = archive.emulator.succeeded_arns()
     # All three attempts (MAX_ATTEMPTS=3) of one session's put fail (one at a time, so it is one session).
     monkeypatch.setenv("MAX_CONCURRENCY", "1")
+    cold_start()
     archive.stack.proxy.faults.inject("PutObject", "internal", times=3)
     first = archive.run()
+    assert fired(archive)[("PutObject", "internal")] == 3
     assert first["total"]["failed"] == 1
     assert first["ok"] is True  # per-session failures are counted and alarmed on, not fatal
     assert len(archive.items()) == len(expected) - 1
@@ -100,9 +119,11 @@ def test_dynamodb_put_failure_leaves_the_session_unmarked_then_overwrites_the_sa
     arn = archive.emulator.add_session()["Arn"]
     archive.stack.proxy.faults.inject("PutItem", "internal", times=3)
     first = archive.run()
+    assert fired(archive)[("PutItem", "internal")] == 3
     assert first["total"]["failed"] == 1
     assert archive.items() == {}
     keys = set(archive.objects())
+    assert archive.archived_arns() == {arn} and len(keys) == 1  # S3 first: the object was written
     archive.run()
     assert set(archive.items()) == {arn}
     assert set(archive.objects()) == keys  # same key: one object, overwritten
@@ -110,35 +131,45 @@ def test_dynamodb_put_failure_leaves_the_session_unmarked_then_overwrites_the_sa
 
 def test_access_denied_fails_fast_with_one_clear_error(archive: Archive) -> None:
     archive.emulator.seed_sessions(30)
+    assert archive.emulator.succeeded_arns()  # there was something to archive
     archive.emulator.faults.inject("ListStreamSessionsByAccount", "access_denied")
-    with pytest.raises(RuntimeError, match="AccessDeniedException") as caught:
+    with pytest.raises(RunFailed, match="AccessDeniedException") as caught:
         archive.run()
     assert "ListStreamSessionsByAccount" in str(caught.value)
+    assert fired(archive)[("ListStreamSessionsByAccount", "access_denied")] == 1
     assert archive.emulator.call_counts()["ListStreamSessionsByAccount"] == 1  # no retry storm
     assert archive.items() == {} and archive.objects() == {}
 
 
 def test_access_denied_on_get_stops_the_run_and_marks_nothing(archive: Archive) -> None:
     archive.emulator.seed_sessions(30)
+    assert archive.emulator.succeeded_arns()
     archive.emulator.faults.inject("GetStreamSession", "access_denied")
-    with pytest.raises(RuntimeError, match="GetStreamSession"):
+    with pytest.raises(RunFailed, match=r"GetStreamSession.*AccessDeniedException"):
         archive.run()
+    assert fired(archive)[("GetStreamSession", "access_denied")] >= 1
     assert archive.items() == {} and archive.objects() == {}
 
 
 def test_missing_table_fails_fast_and_writes_nothing(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
     archive.emulator.seed_sessions(30)
+    assert archive.emulator.succeeded_arns()
     monkeypatch.setenv("ARCHIVE_TABLE_NAME", "no-such-table")
-    with pytest.raises(RuntimeError, match="no-such-table"):
+    cold_start()
+    with pytest.raises(RunFailed, match="no-such-table"):
         archive.run()
+    assert archive.stack.proxy.call_counts()["BatchGetItem"] >= 1  # the run did reach the (missing) table
     assert archive.objects() == {}
 
 
 def test_missing_bucket_fails_fast_and_marks_nothing(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
     archive.emulator.seed_sessions(30)
+    assert archive.emulator.succeeded_arns()
     monkeypatch.setenv("ARCHIVE_BUCKET_NAME", "no-such-bucket-anywhere")
-    with pytest.raises(RuntimeError, match="NoSuchBucket"):
+    cold_start()
+    with pytest.raises(RunFailed, match="NoSuchBucket"):
         archive.run()
+    assert archive.stack.proxy.call_counts()["PutObject"] >= 1  # the run did try to write a record
     assert archive.items() == {}
 
 
@@ -155,25 +186,49 @@ def test_missing_configuration_names_the_variable(archive: Archive, monkeypatch:
 def test_a_short_time_budget_defers_work_and_later_runs_drain_the_backlog(
     archive: Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    archive.emulator.seed_sessions(60)
+    """Every sixth GetStreamSession answers only after the whole budget has gone by, so a run stops there at
+    the latest: it takes no new session, sends no request, and reports the rest deferred. The emulator's delay
+    is what ends a budget; no assertion reads a clock. (cold_start builds the clients before the context
+    starts counting, as Lambda's INIT phase does.)"""
+    for _ in range(10):
+        archive.emulator.add_session()
     expected = archive.emulator.succeeded_arns()
+    budget = 1.0
     monkeypatch.setenv("TIME_BUDGET_MARGIN_SECONDS", "0")
-    monkeypatch.setenv("MAX_CONCURRENCY", "2")
-    archive.emulator.faults.inject("GetStreamSession", "latency", seconds=0.05)
-    runs = []
-    for _ in range(40):
-        summary = archive.run(context=LambdaContext(timeout_seconds=0.5))
+    monkeypatch.setenv("MAX_CONCURRENCY", "1")
+    cold_start()
+    archive.emulator.faults.inject("GetStreamSession", "latency", every=6, seconds=budget + 0.1)
+    runs: list[dict[str, Any]] = []
+    while archive.archived_arns() != expected and len(runs) < 10:
+        summary = archive.run(context=LambdaContext(timeout_seconds=budget))
         runs.append(summary)
-        assert set(archive.items()) <= archive.archived_arns()
-        if archive.archived_arns() == expected:
-            break
+        assert summary["ok"] is True and summary["total"]["failed"] == 0
+        assert set(archive.items()) <= archive.archived_arns()  # never an item without its object
+    first = runs[0]["total"]
+    assert first["deferred"] > 0 and first["archived"] < len(expected), "the budget never cut the first run short"
+    assert first["archived"] + first["deferred"] == len(expected)  # each new session archived or deferred
     assert archive.archived_arns() == set(archive.items()) == expected
-    assert len(runs) > 1, "the budget never cut a run short"
-    assert runs[0]["total"]["archived"] < len(expected)
-    assert sum(r["total"]["archived"] for r in runs) == len(expected)
+    assert sum(r["total"]["archived"] for r in runs) == len(expected)  # each archived exactly once
+    assert fired(archive)[("GetStreamSession", "latency")] >= 1
 
 
-def test_gamelift_client_reaches_the_emulator_only_through_the_sdk_variable(archive: Archive) -> None:
-    archive.emulator.add_session()
-    client = boto3.client("gameliftstreams", region_name=REGION)
-    assert client.meta.endpoint_url == archive.emulator.endpoint_url
+def test_the_handler_finds_gamelift_streams_only_through_the_sdk_variable(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler has no endpoint setting of its own: AWS_ENDPOINT_URL_GAMELIFTSTREAMS alone decides which
+    server it asks (AWS_ENDPOINT_URL points at moto, which answers GameLift Streams calls with HTTP 500)."""
+    first = archive.emulator.add_session()["Arn"]
+    archive.run()
+    assert archive.emulator.call_counts() == {"ListStreamSessionsByAccount": 1, "GetStreamSession": 1}
+    archive.emulator.reset_calls()
+    archive.stack.proxy.reset_calls()
+    with GameLiftStreamsEmulator(seed=10_000_019, default_region=REGION) as elsewhere:
+        second = elsewhere.add_session()["Arn"]
+        monkeypatch.setenv("AWS_ENDPOINT_URL_GAMELIFTSTREAMS", elsewhere.endpoint_url)
+        cold_start()
+        summary = archive.run()
+        assert elsewhere.call_counts() == {"ListStreamSessionsByAccount": 1, "GetStreamSession": 1}
+    assert archive.emulator.call_counts() == {}
+    assert +archive.stack.proxy.call_counts() == {"BatchGetItem": 1, "PutObject": 1, "PutItem": 1}
+    assert summary["total"]["archived"] == 1 and second != first
+    assert archive.archived_arns() == set(archive.items()) == {first, second}
