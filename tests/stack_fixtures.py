@@ -1,7 +1,8 @@
 """The local stack for tests: moto server + fault proxy + GameLift Streams emulator, over HTTP.
 
-One moto server and proxy per test session (fast); each test gets its own emulator, table and bucket,
-so tests never see each other's data. The handler under test is the real one; it only learns where the
+One moto server per test session (fast); each test gets a stack of its own on it (`LocalStack(moto_url=...)`:
+its own fault proxy and emulator, threads of this process) and its own table and bucket, so tests never
+see each other's data or faults. The handler under test is the real one; it only learns where the
 services are from the SDK's AWS_ENDPOINT_URL_* variables.
 """
 
@@ -16,11 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
 from archiver import telemetry, wiring
-from local.gls_emulator import GameLiftStreamsEmulator
+from local.gls import GameLiftStreamsEmulator
 from local.lambda_context import LambdaContext
 from local.stack import LocalStack
 
@@ -46,7 +46,7 @@ class Archive:
 
     def _client(self, service: str) -> Any:
         # Inspection goes straight to moto, past the fault proxy, so faults never disturb assertions.
-        return boto3.client(service, region_name=REGION, endpoint_url=self.stack.moto_url)
+        return self.stack.client(service, direct=True)
 
     def run(self, event: Any = None, context: Any = None) -> dict[str, Any]:
         from archiver.handler import handler
@@ -108,14 +108,13 @@ def logs(capfd: pytest.CaptureFixture[str]) -> pytest.CaptureFixture[str]:
 
 @contextlib.contextmanager
 def archive_world(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Archive]:
-    """A fresh emulator, table and bucket, and the environment the handler reads them from."""
+    """A fresh emulator, fault proxy, table and bucket on the session's moto, and the environment the
+    handler reads them from."""
     n = next(_names)
     table, bucket = f"archive-{n}", f"archive-bucket-{n}"
-    local_stack.create_archive_resources(table, bucket)
-    with GameLiftStreamsEmulator(seed=n, default_region=REGION) as emulator:
-        for name, value in local_stack.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_GAMELIFTSTREAMS", emulator.endpoint_url)
+    with LocalStack(seed=n, region=REGION, moto_url=local_stack.moto_url) as stack:
+        stack.create_archive_resources(table, bucket)
+        stack.apply_env(monkeypatch)
         monkeypatch.setenv("ARCHIVE_TABLE_NAME", table)
         monkeypatch.setenv("ARCHIVE_BUCKET_NAME", bucket)
         monkeypatch.delenv("SOURCE_REGIONS", raising=False)
@@ -124,12 +123,7 @@ def archive_world(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> I
         monkeypatch.setenv("LIST_RATE_PER_SECOND", "1000")
         monkeypatch.setenv("GET_RATE_PER_SECOND", "1000")
         wiring.wiring.cache_clear()  # the handler's clients were built from the previous environment
-        local_stack.proxy.faults.clear()
-        local_stack.proxy.reset_calls()
-        try:
-            yield Archive(local_stack, emulator, table, bucket)
-        finally:
-            local_stack.proxy.faults.clear()
+        yield Archive(stack, stack.emulator, table, bucket)
 
 
 @pytest.fixture
