@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -180,9 +181,9 @@ class FakeService:
         self._lock = threading.RLock()
 
     def client(self, region: str = REGION) -> Any:
-        built = real_client(self.service_id, region)
-        self.attach(built.meta.events)
-        return built
+        """A real client answered by this fake while the fake is referenced (keep it in a variable): clients
+        come from a pool, as building one costs ~10 ms and a test needs several."""
+        return _pooled_client(self, region)
 
     def attach(self, events: Any) -> None:
         """Answer every call of clients using `events` (a client's, or a session's before it builds clients)."""
@@ -247,6 +248,36 @@ class FakeService:
                 return AWSResponse(None, error.status, {}, None), body
         response["ResponseMetadata"] = {"HTTPStatusCode": 200}
         return AWSResponse(None, 200, {}, None), response
+
+
+# Clients whose fake is gone are reused by the next fake of their service and Region: each has one
+# dispatcher that answers for whichever fake owns it now (a weak reference, so a live fake is never shared).
+_POOL: dict[tuple[str, str], list[tuple[Any, list[weakref.ref[FakeService]]]]] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _pooled_client(fake: FakeService, region: str) -> Any:
+    with _POOL_LOCK:
+        pool = _POOL.setdefault((fake.service_id, region), [])
+        for client, owner in pool:
+            if owner[0]() is None:
+                owner[0] = weakref.ref(fake)
+                return client
+        client = real_client(fake.service_id, region)
+        owner = [weakref.ref(fake)]
+
+        def forward(name: str) -> Callable[..., Any]:
+            def handler(**kwargs: Any) -> Any:
+                current = owner[0]()
+                assert current is not None, "a pooled client outlived its fake"
+                return getattr(current, name)(**kwargs)
+
+            return handler
+
+        client.meta.events.register_first(f"before-parameter-build.{fake.service_id}", forward("_remember"))
+        client.meta.events.register(f"before-call.{fake.service_id}", forward("_answer"))
+        pool.append((client, owner))
+        return client
 
 
 def _summary(detail: Mapping[str, Any]) -> dict[str, Any]:

@@ -89,7 +89,8 @@ def test_batch_get_errors_left_after_retries(code: str, fatal: bool) -> None:
 
 
 def test_a_missing_table_is_fatal_from_the_service_too() -> None:
-    ledger = Ledger(FakeDynamoDB(tables=()).client(), TABLE, sleep=FakeClock().sleep)
+    ddb = FakeDynamoDB(tables=())
+    ledger = Ledger(ddb.client(), TABLE, sleep=FakeClock().sleep)
     with pytest.raises(FatalError, match=f"BatchGetItem on table {TABLE} failed with ResourceNotFoundException"):
         ledger.archived([session_arn(1)])
     with pytest.raises(FatalError, match=f"PutItem on table {TABLE} failed with ResourceNotFoundException"):

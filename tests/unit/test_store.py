@@ -55,6 +55,7 @@ def test_put_errors_left_after_retries(code: str, status: int, fatal: bool) -> N
 
 
 def test_a_missing_bucket_is_fatal_from_the_service_too() -> None:
-    store = RecordStore(FakeS3(buckets=()).client(), BUCKET)
+    s3 = FakeS3(buckets=())
+    store = RecordStore(s3.client(), BUCKET)
     with pytest.raises(FatalError, match=f"PutObject to bucket {BUCKET} failed with NoSuchBucket"):
         store.put(KEY, b"{}\n")
