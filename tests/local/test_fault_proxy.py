@@ -1,15 +1,15 @@
-"""The fault proxy in front of moto, and the LocalStack that wires everything, with real boto3 clients."""
+"""The fault proxy in front of moto, with real boto3 clients; its `/_proxy/...` control API, client and CLI."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +19,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
-from local.fault_proxy import s3_operation, split_batch_get
+from local.fault_proxy import FaultProxy, FaultProxyClient, ProxyControlError, s3_operation, split_batch_get
 from local.stack import LocalStack
 
 REGION = "us-east-2"
@@ -43,16 +43,20 @@ def fresh(stack: LocalStack) -> LocalStack:
     return stack
 
 
-def proxied(stack: LocalStack, service: str, attempts: int = 1, **config: Any) -> Any:
+def client(endpoint_url: str, service: str, attempts: int = 1, **config: Any) -> Any:
     # total_max_attempts counts the first try; botocore's `max_attempts` in Config counts retries only.
     return boto3.client(
         service,
         region_name=REGION,
-        endpoint_url=stack.proxy.endpoint_url,
+        endpoint_url=endpoint_url,
         aws_access_key_id="AKIDTEST",
         aws_secret_access_key="secret",
         config=Config(retries={"mode": "standard", "total_max_attempts": attempts}, **config),
     )
+
+
+def proxied(stack: LocalStack, service: str, attempts: int = 1, **config: Any) -> Any:
+    return client(stack.proxy.endpoint_url, service, attempts, **config)
 
 
 def code(error: pytest.ExceptionInfo[ClientError]) -> str:
@@ -221,27 +225,57 @@ def test_a_body_cut_short_by_a_dying_client_is_never_forwarded(fresh: LocalStack
 
 
 def test_timeout_takes_effect_although_the_client_gives_up(fresh: LocalStack) -> None:
-    ddb = proxied(fresh, "dynamodb", read_timeout=0.25)
+    released = threading.Event()
+    held: list[float] = []
+
+    def hold(seconds: float) -> None:  # the proxy holds the answer until the client has given up
+        held.append(seconds)
+        released.wait(30)
+
     arn = key("arn")
-    fresh.proxy.faults.inject("PutItem", "timeout", seconds=0.6, times=1)
-    with pytest.raises(ReadTimeoutError):
-        ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": arn}})
-    assert fresh.proxy.log.wait_for("PutItem", 1)  # the proxy answered, late
+    with FaultProxy(fresh.moto_url, sleep=hold) as proxy:
+        proxy.faults.inject("PutItem", "timeout", seconds=60, times=1)
+        with pytest.raises(ReadTimeoutError):
+            client(proxy.endpoint_url, "dynamodb", read_timeout=0.25).put_item(
+                TableName=TABLE, Item={"session_arn": {"S": arn}}
+            )
+        released.set()
+        assert proxy.log.wait_for("PutItem", 1)  # the proxy answered, late
+    assert held == [60]
     assert proxied(fresh, "dynamodb").get_item(TableName=TABLE, Key={"session_arn": {"S": arn}})["Item"]
 
 
+def test_base_latency_is_slept_before_every_request(fresh: LocalStack) -> None:
+    slept: list[float] = []
+    with FaultProxy(fresh.moto_url, sleep=slept.append) as proxy:
+        FaultProxyClient(proxy.endpoint_url).latency("*", 0.01)
+        ddb = client(proxy.endpoint_url, "dynamodb")
+        ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": key("arn")}})
+        ddb.get_item(TableName=TABLE, Key={"session_arn": {"S": "nothing"}})
+        proxy.faults.inject("GetItem", "latency", seconds=0.5, times=1)
+        ddb.get_item(TableName=TABLE, Key={"session_arn": {"S": "nothing"}})
+    assert slept == [0.01, 0.01, 0.51]  # a latency rule adds to the base latency
+
+
 def test_quota_throttles_dynamodb_above_the_rate(fresh: LocalStack) -> None:
-    ddb = proxied(fresh, "dynamodb")
-    fresh.proxy.faults.rate_limit("GetItem", per_second=1, burst=2)
-    codes = []
-    for _ in range(6):
-        try:
-            ddb.get_item(TableName=TABLE, Key={"session_arn": {"S": "nothing"}})
-            codes.append("ok")
-        except ddb.exceptions.ProvisionedThroughputExceededException:
-            codes.append("throttled")
-    assert codes[:2] == ["ok", "ok"] and codes.count("throttled") >= 2
-    assert fresh.proxy.faults.fired[("GetItem", "quota")] == codes.count("throttled")
+    now = [0.0]
+    with FaultProxy(fresh.moto_url, clock=lambda: now[0]) as proxy:
+        ddb = client(proxy.endpoint_url, "dynamodb")
+        proxy.faults.rate_limit("GetItem", per_second=1, burst=2)
+
+        def outcome() -> str:
+            try:
+                ddb.get_item(TableName=TABLE, Key={"session_arn": {"S": "nothing"}})
+            except ddb.exceptions.ProvisionedThroughputExceededException:
+                return "throttled"
+            return "ok"
+
+        at_once = [outcome() for _ in range(5)]
+        now[0] += 1.0  # one second later: one more token
+        later = [outcome() for _ in range(2)]
+        assert proxy.faults.fired[("GetItem", "quota")] == 4
+    assert at_once == ["ok", "ok", "throttled", "throttled", "throttled"]
+    assert later == ["ok", "throttled"]
 
 
 # -- BatchGetItem UnprocessedKeys -----------------------------------------------------------------------
@@ -355,83 +389,7 @@ def test_s3_operation_names(method: str, path: str, query: Any, headers: Any, ex
     assert s3_operation(method, path, query, headers) == expected
 
 
-# -- the stack ------------------------------------------------------------------------------------------
-
-
-def test_env_points_plain_boto3_at_the_stack(fresh: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_PROFILE", "production")
-    env = fresh.env()
-    assert "AWS_PROFILE" not in env
-    assert env["AWS_ENDPOINT_URL_S3"] == env["AWS_ENDPOINT_URL_DYNAMODB"] == fresh.proxy.endpoint_url
-    assert env["AWS_ENDPOINT_URL_GAMELIFTSTREAMS"] == fresh.emulator.endpoint_url
-    assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"] == REGION
-
-    fresh.apply_env(monkeypatch)
-    fresh.emulator.add_session()
-    boto3.client("s3").head_bucket(Bucket=BUCKET)  # no endpoint, no credentials given: all from env
-    boto3.client("dynamodb").describe_table(TableName=TABLE)
-    assert boto3.client("gameliftstreams").list_stream_sessions_by_account()["Items"]
-    assert fresh.proxy.call_counts() == {"HeadBucket": 1, "DescribeTable": 1}
-    assert fresh.emulator.call_counts() == {"ListStreamSessionsByAccount": 1}
-
-
-def test_env_works_for_a_subprocess(fresh: LocalStack) -> None:
-    fresh.emulator.add_session()
-    script = (
-        "import boto3; "
-        "print(len(boto3.client('gameliftstreams').list_stream_sessions_by_account()['Items'])); "
-        f"boto3.client('s3').put_object(Bucket='{BUCKET}', Key='from-child', Body=b'1')"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        env=fresh.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert out.stdout.strip() != "0"
-    assert fresh.proxy.call_counts()["PutObject"] == 1
-
-
-def test_resources_are_configured_like_production(fresh: LocalStack) -> None:
-    s3, ddb = fresh.client("s3", direct=True), fresh.client("dynamodb", direct=True)
-    try:
-        table = ddb.describe_table(TableName=TABLE)["Table"]
-        assert table["KeySchema"] == [{"AttributeName": "session_arn", "KeyType": "HASH"}]
-        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-        assert table["SSEDescription"]["Status"] == "ENABLED"
-        rules = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
-        assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-        block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
-        assert all(block.values())
-    finally:
-        s3.close()
-        ddb.close()
-
-
-def test_stack_starts_fast_resets_and_stops_clean() -> None:
-    before = {t.ident for t in threading.enumerate()}
-    started = time.monotonic()
-    with LocalStack(seed=9) as local:
-        assert time.monotonic() - started < 1.0
-        ports = [local.proxy.port, local.emulator.port, int(local.moto_url.rsplit(":", 1)[1])]
-        local.create_archive_resources("table-one", "bucket-one")
-        proxied(local, "s3").put_object(Bucket="bucket-one", Key="x", Body=b"1")
-        local.emulator.seed_sessions(5)
-        local.proxy.faults.inject("*", "internal")
-
-        local.reset_data()
-
-        s3 = proxied(local, "s3")
-        assert s3.list_objects_v2(Bucket="bucket-one").get("KeyCount") == 0  # recreated, empty
-        assert local.emulator.sessions() == []
-        assert local.proxy.call_counts() == {"ListObjectsV2": 1}
-        s3.close()
-    assert {t.ident for t in threading.enumerate()} <= before
-    for port in ports:
-        with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+# -- the proxy's own paths and routes ------------------------------------------------------------------
 
 
 def test_unknown_paths_still_reach_moto(fresh: LocalStack) -> None:
@@ -440,3 +398,94 @@ def test_unknown_paths_still_reach_moto(fresh: LocalStack) -> None:
     response = conn.getresponse()
     assert response.status == 200 and response.read()
     conn.close()
+
+
+def test_control_paths_are_answered_by_the_proxy_and_never_forwarded(fresh: LocalStack) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", fresh.proxy.port, timeout=10)
+    conn.request("GET", "/_proxy/no-such-endpoint")
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.request("GET", "/_proxy/calls")
+    calls = json.loads(conn.getresponse().read())
+    conn.close()
+
+    assert response.status == 404
+    assert "unknown control endpoint GET /_proxy/no-such-endpoint" in body["message"]
+    assert calls == {"counts": {}, "total": 0, "fired": {}}  # control requests are not calls
+    assert fresh.proxy.calls == []
+
+
+def test_client_arms_faults_and_reads_what_fired(fresh: LocalStack) -> None:
+    control = FaultProxyClient(fresh.proxy.endpoint_url)
+    ddb = proxied(fresh, "dynamodb")
+    control.inject("PutItem", "internal", times=1)
+    control.rate_limit("Scan", per_second=0.001, burst=1)
+
+    with pytest.raises(ClientError) as error:
+        ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": key("arn")}})
+    ddb.scan(TableName=TABLE, Limit=1)
+    with pytest.raises(ClientError):
+        ddb.scan(TableName=TABLE, Limit=1)
+
+    assert code(error) == "InternalServerError"
+    assert control.calls() == {"PutItem": 1, "Scan": 2}
+    assert control.fired() == {("PutItem", "internal"): 1, ("Scan", "quota"): 1}
+    assert [(r["operation"], r["kind"], r["fired"]) for r in control.plan()["rules"]] == [("PutItem", "internal", 1)]
+    control.reset_calls()
+    assert control.calls() == {} and control.fired() != {}  # fired counts go with the faults, not the calls
+    control.clear()
+    assert control.fired() == {} and control.plan() == {"rules": [], "base_latency": {}}
+    ddb.scan(TableName=TABLE, Limit=1)  # the quota went too
+
+
+def test_a_bad_spec_is_refused_and_nothing_of_its_batch_is_armed(fresh: LocalStack) -> None:
+    control = FaultProxyClient(fresh.proxy.endpoint_url)
+    with pytest.raises(ProxyControlError, match="unknown fault kind 'bogus'") as error:
+        control.apply([{"operation": "PutItem", "kind": "internal"}, {"operation": "GetItem", "kind": "bogus"}])
+    with pytest.raises(ProxyControlError, match="missing 'pid'"):
+        control.apply([{"kind": "kill", "operation": "PutItem"}])
+    assert error.value.status == 400
+    assert fresh.proxy.faults.rules == []
+
+
+def test_client_set_faults_replaces_and_kill_kills(fresh: LocalStack) -> None:
+    control = FaultProxyClient(fresh.proxy.endpoint_url)
+    control.inject("PutObject", "internal")
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        control.set_faults([{"kind": "kill", "pid": child.pid, "operation": "PutObject"}])
+        with pytest.raises(ConnectionClosedError):
+            proxied(fresh, "s3").put_object(Bucket=BUCKET, Key=key(), Body=b"x")
+        assert child.wait(timeout=10) == -signal.SIGKILL
+        assert control.fired() == {("PutObject", "kill"): 1}  # the internal rule was replaced
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_routes_send_a_service_to_its_own_upstream(fresh: LocalStack) -> None:
+    with socket.socket() as unused:  # a port nobody listens on: S3 cannot reach its upstream
+        unused.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    with FaultProxy(fresh.moto_url, routes={"s3": dead}) as proxy:
+        ddb, s3 = client(proxy.endpoint_url, "dynamodb"), client(proxy.endpoint_url, "s3")
+        ddb.describe_table(TableName=TABLE)
+        with pytest.raises(ClientError) as error:
+            s3.head_bucket(Bucket=BUCKET)
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+
+
+def test_the_proxy_runs_as_its_own_process(fresh: LocalStack) -> None:
+    command = [sys.executable, "-m", "local.fault_proxy", "--upstream", fresh.moto_url, "--latency-ms", "10"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        control = FaultProxyClient(url)
+        client(url, "s3").head_bucket(Bucket=BUCKET)
+
+        assert control.plan()["base_latency"] == {"*": 0.01}
+        assert control.calls() == {"HeadBucket": 1}
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
