@@ -19,7 +19,7 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_HOME := $(CURDIR)/.cache/cdk
 export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
 
-.PHONY: venv demo test lint types pytest synth bench reliability schema-doc clean
+.PHONY: venv demo test test-slow lint types pytest synth bench reliability schema-doc clean
 
 ## What the demo needs: the Lambda's dependencies, boto3 and moto server (no CDK, linters or type checker).
 $(DEMO_STAMP): requirements-demo.txt lambdas/requirements.txt pyproject.toml lambdas/pyproject.toml
@@ -51,7 +51,12 @@ types: venv
 	$(VENV)/bin/mypy app.py
 
 pytest: venv
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not network"
+
+## What `make test` leaves out: the slow tests (reliability at size, repeated kills, the memory bound) and the
+## one that needs the package registry (the real pip bundling of the Lambda asset).
+test-slow: venv
+	$(PY) -m pytest -q -m "slow or network"
 
 ## Regenerate the tables of docs/schema.md (columns, DynamoDB item) from records.SCHEMA and LEDGER_ATTRIBUTES.
 schema-doc: venv
