@@ -12,26 +12,49 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from local.gls_emulator import GameLiftStreamsEmulator
 from local.reliability import __doc__ as package_doc
-from local.reliability.constants import ACCOUNT, CANARY, DEFAULT_LOG_DIR, REGION
-from local.reliability.control import GLS
+from local.reliability.constants import DEFAULT_LOG_DIR, REGION
 from local.reliability.oracle import Audit
 from local.reliability.report import Figures, machine, render, write_figures
 from local.reliability.scenarios import MATRIX
-from local.reliability.servers import separate_moto
 from local.reliability.suites.fuzz import fuzz_check
 from local.reliability.suites.independent import run_independent
 from local.reliability.suites.kills import KILL_POINTS_FAST, KILL_POINTS_FULL, run_kill
 from local.reliability.suites.load import LoadResult, run_load
 from local.reliability.suites.matrix import run_scenario
 from local.reliability.suites.properties import property_check
-from local.reliability.world import WorldFactory, world_factory
+from local.reliability.world import WorldFactory, shared_moto, world_factory
+from local.stack import LocalStack
 from local.worker import Worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _report_main(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    seed = args.seed if args.seed is not None else random.randrange(2**32)
+    command = "python -m local.reliability " + " ".join(argv) if argv else "make reliability"
+    figures = Figures(command=f"{command}  (seed {seed})", started=datetime.now(UTC), machine=machine())
+    started = time.monotonic()
+    log_dir = DEFAULT_LOG_DIR / f"run-{figures.started:%Y%m%d-%H%M%S}"
+    _progress(f"reliability: seed {seed}, logs in {log_dir}")
+    with shared_moto() as moto_url, Worker(log_dir) as worker:
+        _run_suites(figures, args, world_factory(moto_url, worker, seed=seed), seed)
+    if not args.no_load:
+        listed, new = (2_000, 500) if args.quick else (args.listed, args.new)
+        figures.settings, figures.load = _load(log_dir, listed, new, args.load_timeout, seed)
+    if not args.no_independent:
+        _progress("[independent] separate emulator and moto processes ...")
+        try:
+            figures.independent = run_independent(log_dir / "independent", seed=seed + 1)
+        except Exception as error:
+            figures.independent_error = _first_line(error)
+    figures.seconds = time.monotonic() - started
+    text = render(figures)
+    print(text)
+    if not args.no_write:
+        write_figures(args.output, text)
+        _progress(f"written to {args.output}")
+    return 0 if figures.ok else 1
 
 
 def _progress(text: str) -> None:
@@ -56,34 +79,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report_main(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(argv)
-    seed = args.seed if args.seed is not None else random.randrange(2**32)
-    command = "python -m local.reliability " + " ".join(argv) if argv else "make reliability"
-    figures = Figures(command=f"{command}  (seed {seed})", started=datetime.now(UTC), machine=machine())
-    started = time.monotonic()
-    log_dir = DEFAULT_LOG_DIR / f"run-{figures.started:%Y%m%d-%H%M%S}"
-    _progress(f"reliability: seed {seed}, logs in {log_dir}")
-    with separate_moto() as moto_url, Worker(log_dir) as worker:
-        _run_suites(figures, args, world_factory(moto_url, worker, seed=seed), seed)
-        if not args.no_load:
-            listed, new = (2_000, 500) if args.quick else (args.listed, args.new)
-            figures.settings, figures.load = _load(moto_url, log_dir, listed, new, args.load_timeout, seed)
-    if not args.no_independent:
-        _progress("[independent] separate emulator and moto processes ...")
-        try:
-            figures.independent = run_independent(log_dir / "independent", seed=seed + 1)
-        except Exception as error:
-            figures.independent_error = _first_line(error)
-    figures.seconds = time.monotonic() - started
-    text = render(figures)
-    print(text)
-    if not args.no_write:
-        write_figures(args.output, text)
-        _progress(f"written to {args.output}")
-    return 0 if figures.ok else 1
-
-
 def _run_suites(figures: Figures, args: argparse.Namespace, make: WorldFactory, seed: int) -> None:
     """Fault matrix, kill matrix, property-based sequences and hostile input, in that order."""
     scale, runs = (0.25, 2) if args.quick else (1.0, None)
@@ -92,11 +87,11 @@ def _run_suites(figures: Figures, args: argparse.Namespace, make: WorldFactory, 
     for n, scenario in enumerate(MATRIX, 1):
         result = run_scenario(make, scenario.scaled(scale, runs))
         figures.matrix.append(result)
-        _progress(f"[matrix {n}/{len(MATRIX)}] {scenario.name}: {_verdict(result.ok, result.audit)}")
+        _progress(f"[matrix {n}/{len(MATRIX)}] {scenario.name}: {_verdict(result.ok, result.audit, result.violations)}")
     for n, (operation, nth, when) in enumerate(kill_points, 1):
         kill = run_kill(make, operation, nth, when)
         figures.kills.append(kill)
-        _progress(f"[kill {n}/{len(kill_points)}] {kill.label}: {_verdict(kill.ok, kill.audit)}")
+        _progress(f"[kill {n}/{len(kill_points)}] {kill.label}: {_verdict(kill.ok, kill.audit, kill.violations)}")
     _progress(f"[property] {examples} hypothesis sequences ...")
     try:
         figures.properties = property_check(make, examples=examples, derandomize=False, seed=seed)
@@ -109,11 +104,10 @@ def _run_suites(figures: Figures, args: argparse.Namespace, make: WorldFactory, 
         figures.fuzz_error = _first_line(error)
 
 
-def _load(
-    moto_url: str, log_dir: Path, listed: int, new: int, timeout: float, seed: int
-) -> tuple[dict[str, str], list[LoadResult]]:
+def _load(log_dir: Path, listed: int, new: int, timeout: float, seed: int) -> tuple[dict[str, str], list[LoadResult]]:
     """A small listing (`new` // 10, all new) and the large one (`listed`, `new` of them new), each followed
-    by a traced run of `new` // 10 more: the peak Python heap at the same number new, N small and large."""
+    by a traced run of `new` // 10 more: the peak Python heap at the same number new, N small and large.
+    Each on a stack of its own: moto and the emulator (no quota) in processes of their own, no fault proxy."""
     settings = {
         "MAX_CONCURRENCY": "16",
         "LIST_RATE_PER_SECOND": "2000",
@@ -122,33 +116,27 @@ def _load(
     }
     small = max(1, new // 10)
     results: list[LoadResult] = []
-    emulator = GameLiftStreamsEmulator(seed=seed, default_region=REGION, account_id=ACCOUNT, canary=CANARY).start()
-    try:
-        gls = GLS(emulator=emulator)
-        for region, n_listed, n_new in (("us-west-2", small, small), (REGION, listed, new)):
-            _progress(f"[load] {n_listed:,} listed, {n_new:,} new, then {small:,} more traced ...")
-            arns = gls.seed(n_listed, region=region)
+    for n_listed, n_new in ((small, small), (listed, new)):
+        _progress(f"[load] {n_listed:,} listed, {n_new:,} new, then {small:,} more traced ...")
+        with LocalStack(seed, REGION, processes=True, fault_proxy=False) as stack:
+            arns = stack.gls.seed(n_listed, succeeded_fraction=1.0)
             chosen = random.Random(seed + n_listed).sample(arns, n_new)
             result = run_load(
-                moto_url=moto_url,
-                gls=gls,
+                stack,
                 log_dir=log_dir / "load",
                 listed=arns,
                 new=chosen,
-                region=region,
                 timeout=timeout,
                 settings=settings,
                 follow_up=small,
             )
-            results.append(result)
-            _progress(f"[load] {result.archived:,} archived in {result.runs}+1 runs, {result.seconds:.0f} s")
-    finally:
-        emulator.stop()
+        results.append(result)
+        _progress(f"[load] {result.archived:,} archived in {result.runs}+1 runs, {result.seconds:.0f} s")
     return settings, results
 
 
-def _verdict(ok: bool, audit: Audit) -> str:
-    return ("ok: " if ok else "FAILED: ") + audit.describe()
+def _verdict(ok: bool, audit: Audit, violations: Sequence[str]) -> str:
+    return ("ok: " if ok else "FAILED: ") + audit.describe() + (f"; {list(violations[:3])}" if violations else "")
 
 
 def _first_line(error: BaseException) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from local.gls_emulator import GameLiftStreamsEmulator
+from local.gls import GameLiftStreamsEmulator
 from local.reliability.constants import ACCOUNT, CANARY, REGION
 from local.reliability.oracle import SESSION_ARN
 

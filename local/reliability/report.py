@@ -229,7 +229,7 @@ def render(figures: Figures) -> str:
         ),
         "",
         *([f"**Failed:** {figures.fuzz_error}", ""] if figures.fuzz_error else []),
-        "### Load (moto server in its own process, emulator without quota, archiver in its own process)",
+        "### Load (moto server and emulator without quota in processes of their own, archiver in its own process)",
         "",
         "Runs until one is not cut by the time budget; peak RSS of the worker over those runs (no tracing). "
         "Then one follow-up run with a few more new sessions, traced: the peak Python heap at the same "

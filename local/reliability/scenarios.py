@@ -8,6 +8,7 @@ and, if it deserves its own row, add a `Scenario` to `MATRIX`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,7 +33,8 @@ def everywhere(kind: str | Callable[[str], str], **rule: Any) -> tuple[dict[str,
 @dataclass(frozen=True)
 class Scenario:
     """One row of the fault matrix: faults armed for `runs` runs (new sessions before each after the
-    first), then one clean run that must leave the archive complete."""
+    first), then one clean run that must leave the archive complete. Every run is judged; every fault must
+    have fired (unless too rare to be sure it would: see `suites.matrix`)."""
 
     name: str
     faults: tuple[dict[str, Any], ...] = ()
@@ -42,21 +44,16 @@ class Scenario:
     settings: tuple[tuple[str, str], ...] = ()
     shift: bool = False
     fatal: str | None = None  # every faulted run must fail at once, with an error matching this
+    may_fail: str | None = None  # otherwise a faulted run may fail only with an error matching this
     restarts: bool = False  # the listing must have restarted (expired NextToken)
     min_sessions: int = 5  # when scaled down: the listing cases need several pages
 
     def scaled(self, factor: float, runs: int | None = None) -> Scenario:
-        return Scenario(
-            self.name,
-            self.faults,
-            runs if runs is not None else self.runs,
-            max(self.min_sessions, int(self.sessions * factor)),
-            max(2, int(self.new_per_run * factor)),
-            self.settings,
-            self.shift,
-            self.fatal,
-            self.restarts,
-            self.min_sessions,
+        return dataclasses.replace(
+            self,
+            runs=runs if runs is not None else self.runs,
+            sessions=max(self.min_sessions, int(self.sessions * factor)),
+            new_per_run=max(2, int(self.new_per_run * factor)),
         )
 
 
@@ -66,7 +63,7 @@ MATRIX: Final[tuple[Scenario, ...]] = (
     Scenario(
         "throttling, bursts",
         (
-            fault("ListStreamSessionsByAccount", "throttle", after=1, times=5),
+            fault("ListStreamSessionsByAccount", "throttle", after=1, times=3),  # < MAX_ATTEMPTS: absorbed
             fault("GetStreamSession", "throttle", after=15, times=14),
             fault("BatchGetItem", "throughput", after=1, times=5),
             fault("PutObject", "slowdown", after=10, times=12),
@@ -142,6 +139,7 @@ MATRIX: Final[tuple[Scenario, ...]] = (
         ),
         shift=True,
         settings=(("READ_TIMEOUT_SECONDS", "1"),),
+        may_fail=r"NextToken rejected \d+ times",  # ~1 run in 60: 4 of the 20% expired tokens before the end
         min_sessions=110,
     ),
 )
@@ -154,3 +152,5 @@ FAULT_KINDS: Final[dict[str, tuple[str, ...]]] = {
     "PutObject": ("slowdown", "internal", "reset", "timeout", "access_denied"),
     "PutItem": ("throughput", "internal", "reset", "timeout"),
 }
+# How long the delaying kinds hold a request when drawn (a "timeout" outlasts READ_TIMEOUT_SECONDS=1).
+FAULT_SECONDS: Final[dict[str, float]] = {"timeout": 1.3, "latency": 0.2}

@@ -1,130 +1,101 @@
-"""One archive under test: an emulator, a fault proxy in front of moto, a table, a bucket, and a worker to
-run the real handler in. Faults and kills are armed for one run at a time; what a run did is read from
-outside (S3, DynamoDB, the servers' call counts, the worker's logs)."""
+"""One archive under test: a local stack (emulator, fault proxy in front of moto), a table, a bucket, and a
+worker to run the real handler in. Faults and kills are armed for one run at a time; every run is judged
+(`accounting`) and what it did is read from outside (S3, DynamoDB, the servers' counts, the worker's logs)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import json
 import os
-import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-import boto3
-
-from archiver.records import parse_session_arn
-from local.fault_proxy import FaultProxy
-from local.gls_emulator import GameLiftStreamsEmulator
-from local.reliability.constants import (
-    ACCOUNT,
-    CANARIES,
-    CANARY,
-    ENV_CANARY,
-    GLS_OPERATIONS,
-    PREFIX,
-    REGION,
-    names,
-)
-from local.reliability.control import GLS
+from archiver.records import LEDGER_PARTITION_KEY, parse_session_arn
+from local.fault_proxy import FaultProxyClient
+from local.gls import EmulatorClient, GameLiftStreamsEmulator
+from local.reliability.accounting import Snapshot, consistency, judge_run
+from local.reliability.constants import ACCOUNT, CANARIES, CANARY, ENV_CANARY, GLS_OPERATIONS, PREFIX, REGION, names
 from local.reliability.hostile import HostileEmulator
 from local.reliability.oracle import Audit, check_record_line, expected_record, judge, utc_date
-from local.stack import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
+from local.stack import LocalStack
 from local.worker import Invocation, Worker
 
-_sessions: dict[str, Any] = {}
-_sessions_lock = threading.Lock()
-
-
-def aws_client(service: str, endpoint_url: str, region: str = REGION) -> Any:
-    """A client for inspection or setup, independent of os.environ (one boto3 session per Region, so the
-    service models are loaded once)."""
-    with _sessions_lock:
-        session = _sessions.get(region)
-        if session is None:
-            session = _sessions[region] = boto3.session.Session(
-                aws_access_key_id=DUMMY_ACCESS_KEY_ID,
-                aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
-                region_name=region,
-            )
-        return session.client(service, endpoint_url=endpoint_url)
-
-
-def create_archive_resources(moto_url: str, table: str, bucket: str, region: str = REGION) -> None:
-    """The ledger table and the archive bucket as the CDK stack makes them (versioned, so overwrites show)."""
-    ddb, s3 = aws_client("dynamodb", moto_url, region), aws_client("s3", moto_url, region)
-    ddb.create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "session_arn", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "session_arn", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+# The harness's Lambda configuration: fast (no pacing), few attempts, short read timeout, no margin.
+DEFAULT_SETTINGS = {
+    "MAX_ATTEMPTS": "4",
+    "LIST_RATE_PER_SECOND": "1000",
+    "GET_RATE_PER_SECOND": "1000",
+    "MAX_CONCURRENCY": "8",
+    "READ_TIMEOUT_SECONDS": "2",
+    "TIME_BUDGET_MARGIN_SECONDS": "0",
+}
 
 
 class World:
-    """One archive under test: a GameLift Streams emulator, a fault proxy in front of moto, a table, a
-    bucket, and a worker to run the real handler in. Faults and kills are armed for one run at a time."""
+    """A table and a bucket on `stack`, and the worker that runs the handler against them.
+
+    `judge` (default): every run is judged against the archive before and after it (`World.violations`);
+    off for load runs, whose archives are too large to read after every run.
+    """
 
     def __init__(
         self,
-        *,
-        moto_url: str,
+        stack: LocalStack,
         worker: Worker,
-        gls: GLS,
+        *,
         settings: Mapping[str, str] | None = None,
         name: str | None = None,
-        region: str = REGION,
-        seed: int = 0,
-        direct: bool = False,
+        judge: bool = True,
     ) -> None:
+        self.stack = stack
         self.name = name or f"w{os.getpid()}-{next(names)}"
         self.table = f"rel-{self.name}"
         self.bucket = f"rel-{self.name}".lower()
-        self.region = region
-        self.moto_url = moto_url
+        self.region = stack.region
         self.worker = worker
-        self.gls = gls
-        create_archive_resources(moto_url, self.table, self.bucket, region)
-        self.proxy = FaultProxy(moto_url, seed=seed).start()
-        self.store_url = moto_url if direct else self.proxy.endpoint_url  # direct: no fault proxy hop (load)
-        self.settings: dict[str, str] = {
-            "MAX_ATTEMPTS": "4",
-            "LIST_RATE_PER_SECOND": "1000",
-            "GET_RATE_PER_SECOND": "1000",
-            "MAX_CONCURRENCY": "8",
-            "READ_TIMEOUT_SECONDS": "2",
-            "TIME_BUDGET_MARGIN_SECONDS": "0",
-            **(settings or {}),
-        }
+        self.gls: EmulatorClient = stack.gls
+        self._proxy: FaultProxyClient | None = stack.faults if stack.fault_proxy else None
+        stack.create_archive_resources(self.table, self.bucket)
+        self.settings: dict[str, str] = {**DEFAULT_SETTINGS, **(settings or {})}
         self.faults: list[dict[str, Any]] = []  # {"on": "gls"|"proxy", ...FaultPlan.apply_json spec}
         self.on_close: list[Callable[[], None]] = []
         self.invocations: list[Invocation] = []
-        self._s3 = aws_client("s3", moto_url, region)
-        self._ddb = aws_client("dynamodb", moto_url, region)
-        self._gls_client = aws_client("gameliftstreams", gls.endpoint_url, region)
+        self.judge = judge
+        self.violations: list[str] = []  # what the judged runs got wrong, "run N: ..."
+        self._last: Snapshot | None = None  # the archive after the last run, if nothing can have changed since
+        self._s3 = stack.client("s3", direct=True)
+        self._ddb = stack.client("dynamodb", direct=True)
+        self._gls_client = stack.client("gameliftstreams")
+        served = self.gls.config().get("canary")  # the emulator's own canary, where it says which
+        self.canaries = (*CANARIES, *([str(served)] if served and served not in CANARIES else []))
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def seed(self, n: int, *, succeeded_fraction: float = 1.0) -> list[str]:
+        """`n` sessions in this world's Region; by default all to be archived (the emulator's mix is 60%)."""
+        return self.gls.seed(n, self.region, succeeded_fraction=succeeded_fraction)
+
+    def succeeded(self) -> set[str]:
+        """The sessions that should be archived: those whose export SUCCEEDED."""
+        return self.gls.succeeded(self.region)
+
+    def shift(self, on: bool) -> None:
+        """Whether the list shifts by one (a new session on top) after every page it serves."""
+        self.gls.config(shift_on_page=on)
 
     # -- running ------------------------------------------------------------------------------------
 
     def env(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The Lambda's environment: the SDK's endpoint variables, dummy credentials, ARCHIVE_* settings."""
+        """The Lambda's environment: the stack's endpoints and dummy credentials, a session token that is a
+        canary, the ARCHIVE_* settings."""
         return {
-            "AWS_ENDPOINT_URL_DYNAMODB": self.store_url,
-            "AWS_ENDPOINT_URL_S3": self.store_url,
-            "AWS_ENDPOINT_URL_GAMELIFTSTREAMS": self.gls.endpoint_url,
-            "AWS_ENDPOINT_URL": self.moto_url,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+            **self.stack.aws_env(),
             "AWS_SESSION_TOKEN": ENV_CANARY,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
             "ARCHIVE_TABLE_NAME": self.table,
             "ARCHIVE_BUCKET_NAME": self.bucket,
             "ARCHIVE_PREFIX": PREFIX,
@@ -141,28 +112,30 @@ class World:
             spec = {"kind": "kill", "pid": self.worker.pid, "operation": operation, "nth": nth, "when": when}
             (gls_specs if operation in GLS_OPERATIONS else proxy_specs).append(spec)
         self.gls.set_faults(gls_specs)
-        self.gls.call("POST", "/_emulator/reset-calls")
-        self.proxy.faults.clear()
-        self.proxy.reset_calls()
-        for spec in proxy_specs:
-            self.proxy.faults.apply_json(spec)
+        self.gls.reset_calls()
+        if self._proxy is None:
+            if proxy_specs:
+                raise ValueError(f"faults on the store need the fault proxy: {proxy_specs}")
+            return
+        self._proxy.set_faults(proxy_specs)
+        self._proxy.reset_calls()
 
-    def calls(self) -> dict[str, int]:
-        """Requests since the last arming, per operation (faulted ones included)."""
-        calls: Counter[str] = Counter({k: int(v) for k, v in self.gls.counts().get("counts", {}).items()})
-        calls.update(self.proxy.call_counts())
-        return dict(calls)
-
-    def fired(self) -> dict[str, int]:
-        """Faults injected since the last arming, as "Operation:kind" -> count."""
-        fired: Counter[str] = Counter({k: int(v) for k, v in self.gls.counts().get("fired", {}).items()})
-        fired.update({f"{op}:{kind}": n for (op, kind), n in self.proxy.faults.fired.items()})
-        return dict(fired)
+    def _counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Requests per operation since the last arming (faulted ones included), and the faults injected
+        since then as "Operation:kind" -> count."""
+        gls = self.gls.calls()
+        calls, fired = Counter(gls["counts"]), Counter(gls["fired"])
+        if self._proxy is not None:
+            proxy = self._proxy.counts()
+            calls.update({str(k): int(v) for k, v in proxy["counts"].items()})
+            fired.update({str(k): int(v) for k, v in proxy["fired"].items()})
+        return dict(calls), dict(fired)
 
     def disarm(self) -> None:
         """No faults, no kills (for inspection and clean runs)."""
-        self.gls.set_faults([])
-        self.proxy.faults.clear()
+        self.gls.reset_faults()
+        if self._proxy is not None:
+            self._proxy.clear()
 
     def run(
         self,
@@ -172,21 +145,31 @@ class World:
         env: Mapping[str, str] | None = None,
         trace: bool = False,
     ) -> Invocation:
-        """One scheduled invocation with `self.faults` armed (and a kill, if given) for its duration."""
+        """One scheduled invocation with `self.faults` armed (and a kill, if given) for its duration; judged."""
+        before = self._before() if self.judge else None
         self._arm(kill)
         try:
             invocation = self.worker.invoke(self.env(env), timeout=timeout, trace=trace)
-            invocation.fired = self.fired()
-            invocation.calls = self.calls()
+            invocation.calls, invocation.fired = self._counts()
         finally:
             self.disarm()
         self.invocations.append(invocation)
+        if before is not None:
+            after = self.snapshot()
+            found = judge_run(invocation.summary, before, after)
+            self.violations += [f"run {len(self.invocations)}: {problem}" for problem in found]
+            # A killed worker's last requests may still land: read the archive again before the next run.
+            self._last = None if invocation.killed else after
         return invocation
 
+    def _before(self) -> Snapshot:
+        if self._last is None:
+            return self.snapshot()
+        return Snapshot(frozenset(self.succeeded()), self._last.items, self._last.keys)
+
     def close(self) -> None:
-        """Stop the proxy and whatever else the world owns (idempotent)."""
+        """Stop whatever the world owns (idempotent)."""
         callbacks, self.on_close = self.on_close, []
-        self.proxy.stop()
         for callback in callbacks:
             callback()
 
@@ -214,39 +197,33 @@ class World:
         out: dict[str, dict[str, str]] = {}
         for page in self._ddb.get_paginator("scan").paginate(TableName=self.table):
             for item in page["Items"]:
-                out[item["session_arn"]["S"]] = {k: v.get("S", "") for k, v in item.items()}
+                out[item[LEDGER_PARTITION_KEY]["S"]] = {k: v.get("S", "") for k, v in item.items()}
         return out
+
+    def snapshot(self) -> Snapshot:
+        """The archive and the sessions to archive, now."""
+        items = {arn: item.get("s3_key", "") for arn, item in self.items().items()}
+        return Snapshot(frozenset(self.succeeded()), items, frozenset(self.object_keys()))
 
     def progress(self, expected: set[str] | None = None) -> int:
         """Expected sessions that have an item whose object exists, without reading any object."""
-        expected = self.gls.succeeded(self.region) if expected is None else expected
+        expected = self.succeeded() if expected is None else expected
         keys = self.object_keys()
         return sum(1 for arn, item in self.items().items() if arn in expected and item.get("s3_key") in keys)
 
     def crash_consistent(self) -> list[str]:
-        """The invariant that must hold at every instant, even right after a SIGKILL: no DynamoDB item
-        without its S3 object, and no session with two object keys."""
-        keys = self.object_keys()
-        problems = [f"item without object: {arn}" for arn, item in self.items().items() if item["s3_key"] not in keys]
-        per_session = Counter(key_session(key) for key in keys)
-        problems += [f"{n} object keys for session {s}" for s, n in per_session.items() if n > 1]
-        return problems
+        """The invariant that must hold at every instant, even right after a SIGKILL (`consistency`)."""
+        return consistency(self.snapshot())
 
-    def audit(
-        self,
-        expected: set[str] | None = None,
-        *,
-        check_records: bool = False,
-        logs: bool = True,
-        region: str | None = None,
-    ) -> Audit:
+    def audit(self, expected: set[str] | None = None, *, check_records: bool = False, logs: bool = True) -> Audit:
         """Compare S3 and DynamoDB with the sessions that should be archived (default: every SUCCEEDED one).
 
         Checks every object's key layout and JSON (one ASCII line, the schema's columns and Athena types),
-        that items point at existing objects, no canary anywhere, and with `records` that each record
-        equals what GetStreamSession returns now (less redactions)."""
+        that items point at existing objects, no canary anywhere, and with `check_records` that each record
+        equals what GetStreamSession returns now (less redactions). A search that had nothing to search
+        (no logs; no compared session that carried the canary) is a problem, not a pass."""
         self.disarm()
-        expected = self.gls.succeeded(region or self.region) if expected is None else expected
+        expected = self.succeeded() if expected is None else expected
         versions = self.object_versions()
         with ThreadPoolExecutor(8) as pool:
             current = dict(zip(versions, pool.map(self._body, versions), strict=True))
@@ -267,14 +244,19 @@ class World:
                 (k, r, items.get(str(r["session_arn"]))) for k, r in records.items() if r["session_arn"] in expected
             ]
             with ThreadPoolExecutor(8) as pool:
-                for found in pool.map(lambda args: self._compare_with_api(*args), compared):
-                    audit.problems += found
+                answers = list(pool.map(lambda args: self._compare_with_api(*args), compared))
+            for found, _ in answers:
+                audit.problems += found
+            if compared and not any(served for _, served in answers):
+                audit.problems.append(f"no compared session carried the canary {CANARY}: the leak check is vacuous")
         places = [(f"s3://{self.bucket}", b"".join(stored).decode("utf-8", "replace")), ("DynamoDB", json.dumps(items))]
         if logs:
             printed = self.worker.logs()
             audit.log_bytes = len(printed)
             places.append(("the logs", printed))
-        audit.leaks += [f"{canary} in {where}" for where, text in places for canary in CANARIES if canary in text]
+            if not printed:
+                audit.problems.append("the worker printed nothing: no logs to search for canaries")
+        audit.leaks += [f"{canary} in {where}" for where, text in places for canary in self.canaries if canary in text]
         return audit
 
     def _body(self, key: str, version: str | None = None) -> bytes:
@@ -282,12 +264,17 @@ class World:
         body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read()
         return body
 
-    def _compare_with_api(self, key: str, record: Mapping[str, Any], item: Mapping[str, str] | None) -> list[str]:
+    def _compare_with_api(
+        self, key: str, record: Mapping[str, Any], item: Mapping[str, str] | None
+    ) -> tuple[list[str], bool]:
+        """What differs between the record and GetStreamSession's answer now, and whether that answer
+        carried the canary (so that the leak search had a secret to look for)."""
         arn = parse_session_arn(record["session_arn"])
         if arn is None:
-            return [f"{key}: unparseable session_arn"]
+            return [f"{key}: unparseable session_arn"], False
         detail = self._gls_client.get_stream_session(Identifier=arn.stream_group_id, StreamSessionIdentifier=arn.arn)
         detail.pop("ResponseMetadata", None)
+        served = any(canary in json.dumps(detail, default=str) for canary in (CANARY, *self.canaries[len(CANARIES) :]))
         want = expected_record(detail, arn.arn)
         problems = [
             f"{key}: {column} is {record.get(column)!r}, GetStreamSession says {value!r}"
@@ -301,26 +288,35 @@ class World:
         created = detail.get("CreatedAt")
         if isinstance(created, datetime) and f"/created_date={utc_date(created)}/" not in key:
             problems.append(f"{key}: created_date is not the date of CreatedAt {created.isoformat()}")
-        return problems
-
-
-def key_session(key: str) -> str:
-    return key.rsplit("/", 1)[-1]
+        return problems, served
 
 
 WorldFactory = Callable[..., World]
 
 
+@contextlib.contextmanager
+def shared_moto() -> Iterator[str]:
+    """One moto server in a process of its own (its own GIL) for many worlds, each a `LocalStack` on it."""
+    with LocalStack(processes=True, fault_proxy=False) as stack:
+        yield stack.moto_url
+
+
 def world_factory(moto_url: str, worker: Worker, *, seed: int = 0) -> WorldFactory:
-    """Fresh worlds on one moto server, each with its own in-process emulator (hostile=True: HostileEmulator)."""
+    """Fresh worlds on one moto server, each with its own stack in this process: fault proxy and emulator
+    (hostile=True: a HostileEmulator), the emulator writing CANARY into every session's secrets."""
     counter = itertools.count(1)
 
     def make(*, settings: Mapping[str, str] | None = None, hostile: bool = False) -> World:
-        n = next(counter)
         kind = HostileEmulator if hostile else GameLiftStreamsEmulator
-        emulator = kind(seed=seed * 10_000 + n, default_region=REGION, account_id=ACCOUNT, canary=CANARY).start()
-        world = World(moto_url=moto_url, worker=worker, gls=GLS(emulator=emulator), settings=settings, seed=n)
-        world.on_close.append(emulator.stop)
+        emulator = functools.partial(kind, account_id=ACCOUNT, canary=CANARY)
+        stack = LocalStack(seed * 10_000 + next(counter), REGION, moto_url=moto_url, emulator_factory=emulator)
+        stack.start()
+        try:
+            world = World(stack, worker, settings=settings)
+        except BaseException:
+            stack.stop()
+            raise
+        world.on_close.append(stack.stop)
         return world
 
     return make

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import random
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from local.gls_emulator import GameLiftStreamsEmulator
-from local.reliability.constants import ACCOUNT, REGION
-from local.reliability.control import GLS
 from local.reliability.suites.independent import run_independent
-from local.reliability.suites.load import run_load
+from local.reliability.suites.load import LoadResult, run_load
+from local.stack import LocalStack
 
 SETTINGS = {"MAX_CONCURRENCY": "16", "LIST_RATE_PER_SECOND": "2000", "GET_RATE_PER_SECOND": "2000"}
 
 
+def load(tmp_path: Path, listed: int, new: int) -> LoadResult:
+    """`listed` sessions of which `new` are new, then 500 more in a traced run, on a stack of its own."""
+    with LocalStack(5, processes=True, fault_proxy=False) as stack:
+        arns = stack.gls.seed(listed, succeeded_fraction=1.0)
+        chosen = random.Random(1).sample(arns, new)
+        return run_load(stack, log_dir=tmp_path, listed=arns, new=chosen, settings=SETTINGS, follow_up=500)
+
+
 @pytest.mark.slow
-def test_memory_does_not_grow_with_the_number_listed(moto_url: str, tmp_path: Path) -> None:
-    with GameLiftStreamsEmulator(seed=5, default_region=REGION, account_id=ACCOUNT) as emulator:
-        gls = GLS(emulator=emulator)
-        few = gls.seed(500, region="us-west-2")
-        many = gls.seed(20_000)
-        load = partial(run_load, moto_url=moto_url, gls=gls, log_dir=tmp_path, settings=SETTINGS, follow_up=500)
-        small = load(listed=few, new=few, region="us-west-2")
-        large = load(listed=many, new=random.Random(1).sample(many, 500))
-    assert small.ok and large.ok
+def test_memory_does_not_grow_with_the_number_listed(tmp_path: Path) -> None:
+    small = load(tmp_path, 500, 500)
+    large = load(tmp_path, 20_000, 500)
+    assert small.ok and large.ok, (small.violations, large.violations)
     assert small.archived == large.archived == 1000
     assert (small.traced_new, large.traced_new) == (500, 500)
     assert (small.traced_listed, large.traced_listed) == (1_000, 20_500)

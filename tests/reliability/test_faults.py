@@ -15,6 +15,9 @@ BY_NAME = {s.name: s for s in MATRIX}
 # one at a time; the listing cases and AccessDenied have tests of their own below. `make reliability` runs the
 # whole MATRIX at full size.
 FAST = ("connection resets, 5%",)
+# Every faulted run of these must fail at once with its one clear error and no retry storm, leaving nothing
+# marked archived that is not; then the clean run archives everything.
+FATAL = ("missing table", "missing bucket", "AccessDenied on PutItem", "expired NextToken, every time")
 
 
 def assert_survived(make_world: WorldFactory, scenario: Scenario, *, records: bool = True) -> None:
@@ -35,6 +38,13 @@ def test_fault_matrix_subset(make_world: WorldFactory, name: str) -> None:
     assert_survived(make_world, BY_NAME[name].scaled(0.2, runs=2), records=False)
 
 
+@pytest.mark.parametrize("name", FATAL)
+def test_fatal_matrix_subset(make_world: WorldFactory, name: str) -> None:
+    scenario = BY_NAME[name]
+    assert scenario.fatal is not None
+    assert_survived(make_world, scenario.scaled(0.2, runs=1), records=False)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", MATRIX, ids=[s.name for s in MATRIX])
 def test_fault_matrix_full(make_world: WorldFactory, scenario: Scenario) -> None:
@@ -43,7 +53,7 @@ def test_fault_matrix_full(make_world: WorldFactory, scenario: Scenario) -> None
 
 def test_expired_next_token_restarts_from_the_first_page_without_losing_work(make_world: WorldFactory) -> None:
     world = make_world()
-    world.gls.seed(130)  # two pages
+    world.seed(130)  # two pages
     world.faults = [fault("ListStreamSessionsByAccount", "validation", times=2)]
 
     run = world.run()
@@ -61,7 +71,7 @@ def test_expired_next_token_restarts_from_the_first_page_without_losing_work(mak
 
 def test_expired_next_token_gives_up_after_max_list_restarts_with_one_clear_error(make_world: WorldFactory) -> None:
     world = make_world(settings={"MAX_LIST_RESTARTS": "1"})
-    world.gls.seed(130)
+    world.seed(130)
     world.faults = [fault("ListStreamSessionsByAccount", "validation")]
 
     run = world.run()
@@ -79,15 +89,15 @@ def test_expired_next_token_gives_up_after_max_list_restarts_with_one_clear_erro
 
 def test_the_same_session_on_two_consecutive_pages_is_archived_once(make_world: WorldFactory) -> None:
     world = make_world()
-    world.gls.seed(150)
-    world.gls.shift(True)  # every page with a NextToken pushes a new session on top: the list shifts by one
+    world.seed(150)
+    world.shift(True)  # every page with a NextToken pushes a new session on top: the list shifts by one
 
     run = world.run()
 
     assert run.error is None
     assert run.total("repeated") == 1  # the last item of page 1 came again as the first of page 2
     assert run.calls["GetStreamSession"] == 150
-    world.gls.shift(False)
+    world.shift(False)
     assert world.run().total("archived") == 1  # the session pushed on top while paging
     audit = world.audit()
     assert audit.clean and audit.archived == 151
@@ -95,7 +105,7 @@ def test_the_same_session_on_two_consecutive_pages_is_archived_once(make_world: 
 
 def test_a_read_timeout_after_the_write_took_effect_overwrites_never_duplicates(make_world: WorldFactory) -> None:
     world = make_world(settings={"READ_TIMEOUT_SECONDS": "1", "MAX_CONCURRENCY": "1"})
-    world.gls.seed(20)
+    world.seed(20)
     # The proxy forwards the write, then holds the answer past the client's read timeout: botocore retries a
     # PutObject (same key, a second version) and a PutItem (the conditional put now finds the item).
     world.faults = [
@@ -117,7 +127,7 @@ def test_a_read_timeout_after_the_write_took_effect_overwrites_never_duplicates(
 def test_access_denied_fails_fast_on_every_operation(make_world: WorldFactory) -> None:
     for operation in ("ListStreamSessionsByAccount", "GetStreamSession", "BatchGetItem", "PutObject", "PutItem"):
         world = make_world(settings={"MAX_CONCURRENCY": "4"})
-        world.gls.seed(30)
+        world.seed(30)
         world.faults = [fault(operation, "access_denied")]
         run = world.run()
         assert run.error is not None and run.error.startswith("RunFailed: "), operation

@@ -46,7 +46,7 @@ def test_kill_between_s3_put_and_dynamodb_put_then_the_retry_overwrites_the_same
     make_world: WorldFactory,
 ) -> None:
     world = make_world(settings={"MAX_CONCURRENCY": "1"})
-    world.gls.seed(10)
+    world.seed(10)
 
     killed = world.run(kill=("PutItem", 4, "before"))  # objects 1-4 written, items 1-3
 
@@ -63,10 +63,10 @@ def test_kill_between_s3_put_and_dynamodb_put_then_the_retry_overwrites_the_same
 @pytest.mark.slow
 def test_killed_again_and_again_then_one_clean_run(make_world: WorldFactory) -> None:
     world = make_world()
-    world.gls.seed(30)
+    world.seed(30)
     points = [("GetStreamSession", 3, "after"), ("PutObject", 7, "before"), ("PutItem", 2, "after")]
     for operation, nth, when in points:
-        world.gls.seed(10)
+        world.seed(10)
         assert world.run(kill=(operation, nth, when)).killed
         assert world.crash_consistent() == []
     assert world.run().error is None

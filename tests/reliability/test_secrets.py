@@ -16,7 +16,7 @@ def test_no_canary_anywhere_under_faults_kills_and_debug_logging(moto_url: str, 
         Worker(tmp_path, env={"POWERTOOLS_LOG_LEVEL": "DEBUG"}) as debug,  # a function that logs everything
         world_factory(moto_url, debug)(settings={"MAX_ATTEMPTS": "2"}) as world,
     ):
-        world.gls.seed(40)
+        world.seed(40)
         world.gls.add(
             SignalRequest=f"offer {CANARY}", AdditionalEnvironmentVariables={"API_KEY": f"{CANARY}-key", "X": CANARY}
         )
@@ -36,6 +36,7 @@ def test_no_canary_anywhere_under_faults_kills_and_debug_logging(moto_url: str, 
 
         assert audit.leaks == []
         assert audit.clean and audit.archived == 41
+        assert world.violations == []
         logs = debug.logs()
     # not vacuous: failures, the runtime's report of a failed invocation and debug lines were all printed
     assert "Session not archived" in logs and "errorMessage" in logs and "Session archived" in logs

@@ -13,7 +13,7 @@ from local.reliability.world import WorldFactory
 
 def test_no_time_left_after_the_margin_means_no_new_work_and_a_clean_summary(make_world: WorldFactory) -> None:
     world = make_world(settings={"TIME_BUDGET_MARGIN_SECONDS": "30"})
-    world.gls.seed(50)
+    world.seed(50)
 
     short = world.run(timeout=29.0)  # less than the margin: nothing may be started
 
@@ -30,7 +30,7 @@ def test_work_in_flight_when_the_budget_ends_is_finished(make_world: WorldFactor
         settings={"MAX_CONCURRENCY": "4", "TIME_BUDGET_MARGIN_SECONDS": "20", "READ_TIMEOUT_SECONDS": "1"}
     )
     world.run()  # a warm container: its clients are built, the short budget below is all the run's
-    world.gls.seed(40)
+    world.seed(40)
     world.faults = [fault("GetStreamSession", "latency", seconds=0.8)]  # every get is slow
 
     run = world.run(timeout=20.5)
@@ -49,7 +49,7 @@ def test_a_stuck_call_is_cut_off_instead_of_retried_past_the_deadline(make_world
     # get would take 5 read timeouts plus backoff (~12 s): the whole Lambda timeout.
     world = make_world(settings={"TIME_BUDGET_MARGIN_SECONDS": "10", "READ_TIMEOUT_SECONDS": "1", "MAX_ATTEMPTS": "5"})
     world.run()  # a warm container
-    stuck = world.gls.seed(1)
+    stuck = world.seed(1)
     world.faults = [fault("GetStreamSession", "latency", seconds=30.0)]
 
     run = world.run(timeout=12.0)
@@ -68,7 +68,7 @@ def test_writes_after_the_cut_off_are_not_sent_and_the_next_run_does_them(make_w
     # that leaves its session to the next run, without an S3 object or a DynamoDB item.
     world = make_world(settings={"TIME_BUDGET_MARGIN_SECONDS": "10", "READ_TIMEOUT_SECONDS": "5"})
     world.run()  # a warm container
-    late = world.gls.seed(1)
+    late = world.seed(1)
     world.faults = [fault("GetStreamSession", "latency", seconds=3.0)]
 
     run = world.run(timeout=12.0)
@@ -85,8 +85,8 @@ def test_writes_after_the_cut_off_are_not_sent_and_the_next_run_does_them(make_w
 def test_a_backlog_larger_than_one_run_drains_over_runs_under_faults(make_world: WorldFactory) -> None:
     world = make_world(settings={"MAX_CONCURRENCY": "2"})
     world.run()  # a warm container
-    world.gls.seed(40)
-    expected = world.gls.succeeded()
+    world.seed(40)
+    expected = world.succeeded()
     runs: list[Any] = []
     while len(runs) < 40 and world.progress(expected) < len(expected):
         world.faults = [

@@ -10,7 +10,7 @@ HARNESS = ("moto", "flask", "werkzeug", "local.stack", "local.gls", "local.relia
 
 def test_the_worker_imports_the_handler_and_nothing_of_the_harness(make_world: WorldFactory) -> None:
     world = make_world()
-    world.gls.seed(3)
+    world.seed(3)
 
     run = world.worker.invoke(world.env(), modules=True)
 
@@ -23,8 +23,8 @@ def test_the_worker_imports_the_handler_and_nothing_of_the_harness(make_world: W
 
 def test_a_new_configuration_is_a_new_container(make_world: WorldFactory) -> None:
     first, second = make_world(), make_world()  # other endpoints, table and bucket; the same worker process
-    first.gls.seed(4)
-    second.gls.seed(6)
+    first.seed(4)
+    second.seed(6)
 
     assert first.run().total("archived") == 4
     assert second.run().total("archived") == 6

@@ -27,7 +27,7 @@ class FuzzResult:
 def run_fuzz_case(world: World, sessions: Sequence[HostileSession]) -> FuzzResult:
     """Store the sessions, run twice, and judge: no crash, nothing outside the record layout, every record
     valid for Athena and equal to GetStreamSession, exactly the well-formed sessions archived, no leak."""
-    emulator = world.gls.emulator
+    emulator = world.stack.emulator
     assert isinstance(emulator, HostileEmulator), "fuzzing needs an in-process HostileEmulator"
     result = FuzzResult(sessions=len(sessions))
     expected: set[str] = set()
@@ -57,6 +57,7 @@ def run_fuzz_case(world: World, sessions: Sequence[HostileSession]) -> FuzzResul
         if number == 2 and (run.total("archived") or run.calls.get("PutObject") or run.calls.get("PutItem")):
             result.violations.append(f"the second run wrote again: {run.summary} {run.calls}")
     result.audit = world.audit(expected, check_records=True)
+    result.violations += world.violations  # both runs judged (consistency, counts, archive)
     return result
 
 

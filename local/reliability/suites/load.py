@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from local.reliability.constants import REGION
-from local.reliability.control import GLS
+from local.reliability.accounting import key_session
+from local.reliability.constants import PREFIX
 from local.reliability.oracle import SESSION_ARN
-from local.reliability.world import World, aws_client, key_session
+from local.reliability.world import World
+from local.stack import LocalStack
 from local.worker import Worker
 
 
@@ -40,46 +39,29 @@ class LoadResult:
         return not (self.lost or self.duplicated or self.extra or self.violations)
 
 
-def prepopulate(moto_url: str, table: str, arns: Sequence[str], region: str = REGION, threads: int = 8) -> None:
-    """Mark sessions archived directly in DynamoDB (BatchWriteItem, 25 a call), as earlier runs would have."""
-    ddb = aws_client("dynamodb", moto_url, region)
-
-    def write(chunk: Sequence[str]) -> None:
-        request: dict[str, Any] = {
-            table: [{"PutRequest": {"Item": {"session_arn": {"S": a}, "s3_key": {"S": "earlier-run"}}}} for a in chunk]
-        }
-        while request:
-            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(write, [arns[i : i + 25] for i in range(0, len(arns), 25)]))
-    ddb.close()
-
-
 def run_load(
+    stack: LocalStack,
     *,
-    moto_url: str,
-    gls: GLS,
     log_dir: Path,
     listed: Sequence[str],
     new: Sequence[str],
-    region: str = REGION,
     timeout: float = 300.0,
     max_runs: int = 10,
     settings: Mapping[str, str] | None = None,
     follow_up: int = 0,
 ) -> LoadResult:
-    """`listed` sessions are listed, of which `new` are not archived yet: run (in one fresh, then warm, worker)
-    until a run defers nothing; exactly the new ones must then have been added. Peak RSS is that of these
-    runs. With `follow_up`, that many more sessions are then added and archived in one run under tracemalloc,
-    for the peak Python heap (tracemalloc's own bookkeeping inflates RSS, so it never runs before)."""
+    """`listed` sessions (seeded on `stack`) are listed, of which `new` are not archived yet: run (in one
+    fresh, then warm, worker) until a run defers nothing; exactly the new ones must then have been added.
+    Peak RSS is that of these runs. With `follow_up`, that many more sessions are then added and archived in
+    one run under tracemalloc, for the peak Python heap (tracemalloc's own bookkeeping inflates RSS, so it
+    never runs before). `stack` must have started its own moto (the ledger is preloaded straight into it)."""
     result = LoadResult(listed=len(listed), new=len(new))
     started = time.monotonic()
     new_set = set(new)
     with Worker(log_dir, standby=False) as worker:  # a process of its own: its peak RSS is this case's
-        world = World(moto_url=moto_url, worker=worker, gls=gls, settings=settings, region=region, direct=True)
+        world = World(stack, worker, settings=settings, judge=False)  # judged below: 100k items per run is slow
         try:
-            prepopulate(moto_url, world.table, [a for a in listed if a not in new_set], region)
+            stack.preload_ledger(world.table, [a for a in listed if a not in new_set], prefix=PREFIX)
             for _ in range(max_runs):
                 invocation = world.run(timeout=timeout)
                 result.runs += 1
@@ -90,7 +72,7 @@ def run_load(
                 if not invocation.failed and not deferred and not invocation.total("failed"):
                     break
             if follow_up:
-                new_set.update(gls.seed(follow_up, region=region))
+                new_set.update(world.seed(follow_up))
                 traced = world.run(timeout=timeout, trace=True)
                 result.traced_listed, result.traced_new = traced.total("listed"), traced.total("new")
                 result.traced_peak_bytes = traced.traced_peak_bytes or 0

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from local.reliability.constants import OPERATIONS
 from local.reliability.oracle import Audit
-from local.reliability.scenarios import FAULT_KINDS, fault
+from local.reliability.scenarios import FAULT_KINDS, FAULT_SECONDS, fault
 from local.reliability.suites.hypothesis_settings import hypothesis_settings
 from local.reliability.world import World, WorldFactory
 
@@ -99,26 +99,26 @@ def run_sequence(world: World, steps: Sequence[Step], *, initial: int = 25) -> S
     every fault and run once more: the archive must then be exactly the SUCCEEDED sessions, each record
     equal to GetStreamSession (less redactions)."""
     result = SequenceResult(steps=len(steps))
-    world.gls.seed(initial)
+    judged = len(world.violations)
+    world.seed(initial)
     pending: list[str] = []
     armed: list[dict[str, Any]] = []
     kill: tuple[str, int, str] | None = None
     for step in steps:
         kind = step[0]
         if kind == "new":
-            world.gls.seed(int(step[1]))
+            world.seed(int(step[1]))
         elif kind == "pending":
             pending += [world.gls.add(ExportFilesMetadata={"Status": "PENDING"})["Arn"] for _ in range(int(step[1]))]
         elif kind == "succeed" and pending:
             world.gls.set_export(pending.pop(int(step[1]) % len(pending)), "SUCCEEDED")
         elif kind == "fault":
             _, operation, fault_kind, times = step
-            seconds = {"timeout": 1.3, "latency": 0.2}.get(fault_kind, 0.0)
-            armed.append(fault(operation, fault_kind, times=times, seconds=seconds))
+            armed.append(fault(operation, fault_kind, times=times, seconds=FAULT_SECONDS.get(fault_kind, 0.0)))
         elif kind == "kill":
             kill = (str(step[1]), int(step[2]), str(step[3]))
         elif kind == "shift":
-            world.gls.shift(bool(step[1]))
+            world.shift(bool(step[1]))
         if kind == "run" or (step is steps[-1] and (armed or kill)):  # what is armed last still fires
             world.faults = armed
             invocation = world.run(timeout=float(step[1]) or None if kind == "run" else None, kill=kill)
@@ -126,14 +126,14 @@ def run_sequence(world: World, steps: Sequence[Step], *, initial: int = 25) -> S
             result.kills += invocation.killed
             result.faults += sum(invocation.fired.values())
             armed, kill = [], None
-            result.violations += [f"after run {result.runs}: {p}" for p in world.crash_consistent()]
     world.faults = []
-    world.gls.shift(False)
+    world.shift(False)
     final = world.run()
     result.runs += 1
     if final.failed or final.total("failed"):
         result.violations.append(f"the final clean run did not finish cleanly: {final.error or final.summary}")
     result.audit = world.audit(check_records=True)
+    result.violations += world.violations[judged:]  # every run judged (consistency, counts, archive)
     result.sessions = result.audit.expected
     return result
 
