@@ -60,6 +60,7 @@ def _nag_findings(built: Built) -> list[tuple[str, str, str | None]]:
 def test_no_unacknowledged_cdk_nag_findings(name: str, request: pytest.FixtureRequest) -> None:
     built: Built = request.getfixturevalue(name)
     findings = nag_findings(built)
+    assert findings, "cdk-nag reported nothing, not even the acknowledged exceptions: did it check the stack?"
     unacknowledged = [(rule, path) for rule, path, reason in findings if reason is None]
     assert unacknowledged == []
     for rule, path, reason in findings:
@@ -77,12 +78,21 @@ def test_every_acknowledgment_matches_a_finding(name: str, request: pytest.Fixtu
         for entry in construct.node.metadata:
             if entry.type == ACKNOWLEDGED and entry.data:
                 declared.update(entry.data)
-    assert declared == used
+    assert declared and declared == used
 
 
 def _lint(template: dict[str, Any]) -> list[str]:
     matches = lint(json.dumps(template), config=ManualArgs(regions=["us-east-2"], ignore_checks=IGNORED_LINT_RULES))
     return [f"{match.rule.id}: {match.message}" for match in matches]
+
+
+def test_cfn_lint_reports_a_broken_template(default: Built) -> None:
+    """The clean results below mean something only if the linter finds what is there."""
+    broken = json.loads(json.dumps(default.json))
+    function = next(r for r in broken["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
+    function["Properties"]["Role"] = {"Fn::GetAtt": ["NoSuchRole", "Arn"]}
+    function["Properties"]["MemorySize"] = "a lot"
+    assert {message.split(":")[0] for message in _lint(broken)} >= {"E1010", "E3012"}
 
 
 def test_cfn_lint_default(default: Built) -> None:

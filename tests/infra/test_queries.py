@@ -1,6 +1,7 @@
 """The named queries' shape: placeholders, partition pruning, and SQL that sqlglot can take to DuckDB.
 
-Running them against data is the Athena contract test's job (tests/contract); this only keeps the module honest.
+Running them against data is the Athena contract test's job (tests/infra/test_athena_contract.py); this only
+keeps the module honest.
 """
 
 from __future__ import annotations
