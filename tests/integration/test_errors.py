@@ -8,7 +8,7 @@ import pytest
 
 from archiver.handler import RunFailed
 from archiver.settings import ConfigError
-from local.gls_emulator import GameLiftStreamsEmulator
+from local.gls import GameLiftStreamsEmulator
 from local.lambda_context import LambdaContext
 
 from .conftest import REGION, Archive, cold_start, fired
