@@ -87,6 +87,8 @@ def run_load(
 
 def _judge_load(world: World, new: set[str], result: LoadResult) -> None:
     """Exactly one object per new session, each with its item; no object for any other session."""
+    if not new:
+        result.violations.append("no new sessions: nothing to judge")
     keys = world.object_keys()
     items = world.items()
     names = {arn: f"{m['group']}_{m['session']}.json" for arn in new if (m := SESSION_ARN.fullmatch(arn))}

@@ -73,6 +73,8 @@ def run_scenario(make_world: WorldFactory, scenario: Scenario, *, records: bool 
         if final.failed or final.total("failed"):
             result.violations.append(f"the clean run did not finish cleanly: {final.error or final.summary}")
         result.audit = world.audit(check_records=records)
+        if result.audit.archived == 0:
+            result.violations.append("nothing was archived: the scenario proved nothing")
         result.violations += world.violations
     finally:
         world.close()
