@@ -216,6 +216,7 @@ def serve(result_fd: int) -> int:
     """The worker process: import the handler once, then run it for every request line on stdin."""
     # Imported here, not at the top: the orchestrator never runs the handler in its own process.
     from archiver.handler import handler  # noqa: PLC0415
+    from archiver.wiring import wiring  # noqa: PLC0415
     from local.lambda_context import LambdaContext  # noqa: PLC0415
     from local.memory import peak_rss_kb  # noqa: PLC0415
 
@@ -226,9 +227,11 @@ def serve(result_fd: int) -> int:
         request = json.loads(line)
         env: dict[str, str] = dict(request["env"])
         if env != configured:
-            # The configuration the process started with (Worker(env=...)) was wired at import, its INIT.
+            # A new configuration is a new container. The one the process started with (Worker(env=...))
+            # was wired at import, its INIT: the first request in that environment keeps that wiring.
             if configured is not None or any(os.environ.get(k) != v for k, v in env.items()):
-                _configure(env, configured or {})
+                _apply(env, configured or {})
+                wiring.cache_clear()  # settings and clients built again on the next call
             configured = env
         if request.get("trace"):
             tracemalloc.start()
@@ -262,17 +265,11 @@ def serve(result_fd: int) -> int:
     return 0
 
 
-def _configure(env: Mapping[str, str], previous: Mapping[str, str]) -> None:
-    """A new configuration is a new container: exactly `env` on top of the process's own environment, and
-    the handler's cold-start wiring (settings, clients) built again on the next call."""
+def _apply(env: Mapping[str, str], previous: Mapping[str, str]) -> None:
+    """Exactly `env` on top of the process's own environment: names the previous request set are removed."""
     for name in previous.keys() - env.keys():
         os.environ.pop(name, None)
     os.environ.update(env)
-    try:
-        from archiver.wiring import wiring  # noqa: PLC0415
-    except ImportError:  # a handler that re-reads its environment by itself
-        return
-    wiring.cache_clear()
 
 
 if __name__ == "__main__":
