@@ -4,9 +4,10 @@ Page through ListStreamSessionsByAccount (100 a page, one page after another); f
 DynamoDB whether it is archived (one GetItem each); for each new one GetStreamSession, put the record in S3,
 put the item in DynamoDB. Sequential, default boto3 clients, no client-side rate limit.
 
-It writes the same record under the same key as the archiver (it reuses `archiver.records`), so both do the
-same work on the same data. `deadline` stops it early (the benchmark caps its wall time); it then reports how
-far it got and how long each kind of step took, so the rest can be extrapolated, clearly labelled.
+It writes the same record under the same key, and the same ledger item, as the archiver (it reuses
+`archiver.records`), so both do the same work on the same data. `deadline` stops it early (the benchmark
+caps its wall time); it then reports how far it got and how long each kind of step took, so the rest can be
+extrapolated, clearly labelled.
 
 `python -m bench.naive RESULT.json [--cap SECONDS]` runs it once in a fresh process (bench.programs): the
 environment says where the servers are; the result holds the run's wall time (imports excluded), the
@@ -29,11 +30,11 @@ import boto3
 
 from archiver.records import (
     LEDGER_PARTITION_KEY,
-    SCHEMA_VERSION,
     Context,
     build_record,
     created_at,
     encode_record,
+    ledger_item,
     object_key,
     parse_session_arn,
 )
@@ -94,15 +95,8 @@ def archive(deadline: float | None = None) -> dict[str, Any]:
             record = build_record(detail, Context(parsed, datetime.now(UTC), False))
             key = object_key("sessions/", parsed, created)
             s3.put_object(Bucket=bucket, Key=key, Body=encode_record(record), ContentType="application/json")
-            ddb.put_item(
-                TableName=table,
-                Item={
-                    LEDGER_PARTITION_KEY: {"S": arn},
-                    "s3_key": {"S": key},
-                    "schema_version": {"S": str(SCHEMA_VERSION)},
-                    "archived_at": {"S": str(record["archived_at"])},
-                },
-            )
+            attributes = {name: {"S": value} for name, value in ledger_item(record, key).items()}
+            ddb.put_item(TableName=table, Item={**attributes, LEDGER_PARTITION_KEY: {"S": arn}})
             report.archived += 1
             report.seconds_new += time.perf_counter() - started
         token = page.get("NextToken")

@@ -8,14 +8,14 @@ clients, scrubbed environments), `moto_server` (moto in a thread, or `python -m 
 
 from local.stack.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, aws_client, scrubbed_env
 from local.stack.core import LocalStack
-from local.stack.resources import create_archive_resources, ledger_item
+from local.stack.resources import archived_item, create_archive_resources
 
 __all__ = [
     "DUMMY_ACCESS_KEY_ID",
     "DUMMY_SECRET_ACCESS_KEY",
     "LocalStack",
+    "archived_item",
     "aws_client",
     "create_archive_resources",
-    "ledger_item",
     "scrubbed_env",
 ]

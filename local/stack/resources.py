@@ -6,6 +6,7 @@ Names come from `archiver.records` (the partition key, the object key layout), n
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
-from archiver.records import LEDGER_PARTITION_KEY, SCHEMA_VERSION, object_key, parse_session_arn
+from archiver import records
+from archiver.records import LEDGER_PARTITION_KEY, object_key, parse_session_arn
 from local.stack.aws import aws_client
 
 # The creation day written into preloaded ledger items' keys (any fixed day: nothing reads those objects).
@@ -60,16 +62,15 @@ def create_archive_resources(
         s3.close()
 
 
-def ledger_item(arn: str, prefix: str = "sessions/") -> dict[str, dict[str, str]]:
-    """The item the archiver leaves for an archived session (key, object key, schema version)."""
+def archived_item(arn: str, prefix: str = "sessions/") -> dict[str, dict[str, str]]:
+    """The ledger item of an archived session, as the archiver writes it (`records.ledger_item`) for a record
+    of which nothing but its key is known."""
     parsed = parse_session_arn(arn)
     if parsed is None:
         raise ValueError(f"not a stream-session ARN: {arn!r}")
-    return {
-        LEDGER_PARTITION_KEY: {"S": arn},
-        "s3_key": {"S": object_key(prefix, parsed, PRELOAD_CREATED_AT)},
-        "schema_version": {"S": str(SCHEMA_VERSION)},
-    }
+    unknown: collections.defaultdict[str, object] = collections.defaultdict(lambda: None)
+    item = records.ledger_item(unknown, object_key(prefix, parsed, PRELOAD_CREATED_AT))
+    return {name: {"S": value} for name, value in item.items()} | {LEDGER_PARTITION_KEY: {"S": arn}}
 
 
 def preload_in_process(region: str, table: str, arns: Iterable[str], prefix: str = "sessions/") -> int:
@@ -78,6 +79,6 @@ def preload_in_process(region: str, table: str, arns: Iterable[str], prefix: str
     count = 0
     for arn in arns:
         if arn:
-            backend.put_item(table, ledger_item(arn, prefix))
+            backend.put_item(table, archived_item(arn, prefix))
             count += 1
     return count

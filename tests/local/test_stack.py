@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from archiver.records import LEDGER_PARTITION_KEY, SCHEMA_VERSION, object_key, parse_session_arn
 from local.gls import GameLiftStreamsEmulator
-from local.stack import LocalStack, create_archive_resources, ledger_item
+from local.stack import LocalStack, archived_item, create_archive_resources
 from local.stack.resources import PRELOAD_CREATED_AT
 
 REGION = "us-east-2"
@@ -102,17 +102,17 @@ def test_create_archive_resources_in_us_east_1_has_no_location_constraint(thread
     assert s3.get_bucket_location(Bucket="east-archive-bucket")["LocationConstraint"] is None
 
 
-def test_ledger_items_are_what_the_archiver_writes(threads: LocalStack) -> None:
+def test_archived_items_are_what_the_archiver_writes(threads: LocalStack) -> None:
     arn = "arn:aws:gameliftstreams:us-east-2:111122223333:streamsession/sg-abc123/s-xyz789"
     parsed = parse_session_arn(arn)
     assert parsed is not None
-    assert ledger_item(arn) == {
+    assert archived_item(arn) == {
         LEDGER_PARTITION_KEY: {"S": arn},
         "s3_key": {"S": object_key("sessions/", parsed, PRELOAD_CREATED_AT)},
         "schema_version": {"S": str(SCHEMA_VERSION)},
     }
     with pytest.raises(ValueError, match="not a stream-session ARN"):
-        ledger_item("arn:aws:s3:::bucket")
+        archived_item("arn:aws:s3:::bucket")
 
 
 # -- threads mode ------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_preload_puts_archived_items_into_the_ledger(fresh: LocalStack) -> None:
 
     ddb = fresh.client("dynamodb", direct=True)
     for arn in arns[:3]:
-        assert ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arn}})["Item"] == ledger_item(arn)
+        assert ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arn}})["Item"] == archived_item(arn)
     assert "Item" not in ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arns[3]}})
 
 
@@ -331,7 +331,7 @@ def test_processes_mode_preloads_the_ledger_in_the_moto_process(processes: Local
 
     ddb = processes.client("dynamodb", direct=True)
     for arn in arns[:4]:
-        assert ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arn}})["Item"] == ledger_item(arn)
+        assert ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arn}})["Item"] == archived_item(arn)
     assert "Item" not in ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arns[4]}})
     with pytest.raises(RuntimeError, match="preloading no-such-table failed: ResourceNotFoundException"):
         processes.preload_ledger("no-such-table", arns[:1])
