@@ -19,7 +19,7 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_HOME := $(CURDIR)/.cache/cdk
 export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
 
-.PHONY: venv demo test test-slow lint types pytest synth bench reliability schema-doc clean
+.PHONY: venv demo test test-slow lint types pytest synth bench reliability mutants schema-doc clean
 
 ## What the demo needs: the Lambda's dependencies, boto3 and moto server (no CDK, linters or type checker).
 $(DEMO_STAMP): requirements-demo.txt lambdas/requirements.txt pyproject.toml lambdas/pyproject.toml
@@ -77,6 +77,10 @@ bench: venv
 ## Fault matrix, kill tests and property tests at full size; writes docs/RELIABILITY.md.
 reliability: venv
 	$(PY) -m local.reliability
+
+## Deliberate bugs in a copy of the archiver, each of which tests/unit must catch (not part of `make test`).
+mutants: venv
+	$(PY) -m tests.mutants
 
 clean:
 	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache
