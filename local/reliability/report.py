@@ -119,8 +119,10 @@ def render(figures: Figures) -> str:
         "### Fault matrix",
         "",
         "Each row: sessions seeded (plus a quarter as many whose export did not succeed), the faults armed for "
-        "every run but the last, new sessions before each run, then one clean run. *archived while faulted*: "
-        "sessions with object and item when the faulted runs were over.",
+        "every run but the last, new sessions before each run, then one clean run. Every run, faulted or not, is "
+        "judged: its summary's counts add up and agree with the archive before and after it; a faulted run may "
+        "fail only where the row is fatal (or says it may), and every fault rule that had the chance must have "
+        "fired. *archived while faulted*: sessions with object and item when the faulted runs were over.",
         "",
     ]
     rows = [
