@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.mutants", description=__doc__)
     parser.add_argument("names", nargs="*", help="run only these mutants (default: all)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant (default 60)")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1: cores are shared)")
     args = parser.parse_args(argv)
     unknown = set(args.names) - {m.name for m in MUTANTS}
     if unknown:
@@ -119,10 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"unchanged copy: tests pass in {sanity.seconds:.1f} s, archiver imported from the copy", flush=True)
 
     outcomes = []
-    for candidate in chosen:
-        outcome = run_tests(candidate, args.timeout)
-        outcomes.append(outcome)
-        print(f"  {outcome.name}: {outcome.verdict} ({outcome.seconds:.1f} s)", flush=True)
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        for outcome in pool.map(lambda candidate: run_tests(candidate, args.timeout), chosen):
+            outcomes.append(outcome)
+            print(f"  {outcome.name}: {outcome.verdict} ({outcome.seconds:.1f} s)", flush=True)
     caught = sum(o.verdict == "caught" for o in outcomes)
     print()
     print(_table(outcomes))

@@ -340,6 +340,7 @@ def test_a_listing_failure_fails_the_region_with_a_clear_error(fault: dict[str, 
         ("s3", "PutObject", "NoSuchBucket", "PutObject to bucket archive-bucket"),
         ("ddb", "PutItem", "AccessDeniedException", "PutItem on table archive"),
     ],
+    ids=["list", "get", "check", "write-s3", "write-dynamodb"],
 )
 def test_an_unfixable_error_stops_the_region_at_once_and_marks_nothing(
     service: str, operation: str, code: str, named: str
