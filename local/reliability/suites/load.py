@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archiver.records import UNDATED_CREATED_AT, object_key, parse_session_arn
 from local.reliability.accounting import key_session
 from local.reliability.constants import PREFIX
-from local.reliability.oracle import SESSION_ARN
 from local.reliability.world import World
 from local.stack import LocalStack
 from local.worker import Worker
@@ -91,7 +91,9 @@ def _judge_load(world: World, new: set[str], result: LoadResult) -> None:
         result.violations.append("no new sessions: nothing to judge")
     keys = world.object_keys()
     items = world.items()
-    names = {arn: f"{m['group']}_{m['session']}.json" for arn in new if (m := SESSION_ARN.fullmatch(arn))}
+    # The file name of each new session's key, whatever its date: from archiver.records, not retyped.
+    parsed = [p for p in map(parse_session_arn, new) if p is not None]
+    names = {p.arn: key_session(object_key(PREFIX, p, UNDATED_CREATED_AT)) for p in parsed}
     per_name = Counter(key_session(k) for k in keys)
     result.archived = sum(1 for a in new if a in items and items[a]["s3_key"] in keys)
     result.lost = len(new) - result.archived
