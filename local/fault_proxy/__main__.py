@@ -5,12 +5,11 @@ controlled over HTTP (`local.fault_proxy.FaultProxyClient`)."""
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
 from local.fault_proxy.server import FaultProxy
+from local.httpserver import serve_until_signalled
 
 
 def _route(text: str) -> tuple[str, str]:
@@ -32,14 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     proxy = FaultProxy(args.upstream, port=args.port, seed=args.seed, routes=dict(args.route))
     if args.latency_ms:
         proxy.faults.base_latency["*"] = args.latency_ms / 1000.0
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with proxy:
-        print(proxy.endpoint_url, flush=True)
-        while not stop.wait(3600):
-            pass
-    return 0
+    return serve_until_signalled(proxy)
 
 
 if __name__ == "__main__":

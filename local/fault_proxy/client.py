@@ -1,57 +1,40 @@
 """Client of the fault proxy's `/_proxy/...` control API: the same calls whether the proxy runs in this
-process or in its own (`python -m local.fault_proxy`). Standard library only."""
+process or in its own (`python -m local.fault_proxy`). One method per route on
+`local.control_api.ControlClient` (standard library only)."""
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
+from local import control_api
 from local.fault_proxy.server import CONTROL_PREFIX
 
 
-class ProxyControlError(RuntimeError):
+class ProxyControlError(control_api.ControlError):
     """The proxy refused a control request (a bad fault spec, an unknown endpoint)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"fault proxy control: HTTP {status}: {message}")
-        self.status = status
+    def __init__(self, method: str, path: str, status: int, payload: Any) -> None:
+        message = payload.get("message", payload) if isinstance(payload, dict) else payload
+        super().__init__(method, path, status, payload, f"fault proxy control: HTTP {status}: {message}")
 
 
-class FaultProxyClient:
+class FaultProxyClient(control_api.ControlClient):
     """Arm faults on the proxy at `url`, read and reset what it counted. Specs are `FaultPlan.apply_json`'s:
     {"operation", "kind", ...} | {"kind": "kill", "pid", ...} | {"kind": "rate_limit", ...} |
     {"kind": "base_latency", "operation", "seconds"}."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"the proxy's URL must be http://host:port, not {url!r}")
-        self.url = url.rstrip("/")
-        self._host, self._port, self._timeout = parts.hostname, parts.port or 80, timeout
+    server_name = "fault proxy"
+    error = ProxyControlError
 
-    def call(self, method: str, endpoint: str, body: Any = None) -> Any:
-        """One control request (`endpoint` without the `/_proxy/` prefix); the JSON answer."""
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-        try:
-            data = None if body is None else json.dumps(body).encode()
-            headers = {"Content-Type": "application/json"} if data is not None else {}
-            conn.request(method, CONTROL_PREFIX + endpoint, body=data, headers=headers)
-            response = conn.getresponse()
-            payload = json.loads(response.read() or b"{}")
-        finally:
-            conn.close()
-        if response.status != 200:
-            raise ProxyControlError(response.status, str(payload.get("message", payload)))
-        return payload
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        super().__init__(url, timeout=timeout)
 
     # -- faults ----------------------------------------------------------------------------------------
 
     def apply(self, specs: Iterable[Mapping[str, Any]]) -> None:
         """Add these rules (all or none: a bad spec raises ProxyControlError and adds nothing)."""
-        self.call("POST", "faults", [dict(spec) for spec in specs])
+        self.call("POST", CONTROL_PREFIX + "faults", [dict(spec) for spec in specs])
 
     def inject(self, operation: str, kind: str, **rule: Any) -> None:
         """One fault rule, as `FaultPlan.inject(operation, kind, **rule)`."""
@@ -69,7 +52,7 @@ class FaultProxyClient:
 
     def clear(self, *, limits: bool = True) -> None:
         """Drop every rule, kill and fired count (and, unless limits=False, quotas and base latency)."""
-        self.call("POST", "reset-faults", {"limits": limits})
+        self.call("POST", CONTROL_PREFIX + "reset-faults", {"limits": limits})
 
     def set_faults(self, specs: Iterable[Mapping[str, Any]]) -> None:
         """Exactly these rules from now on."""
@@ -78,13 +61,13 @@ class FaultProxyClient:
 
     def plan(self) -> dict[str, Any]:
         """The rules with their counters, and the base latencies: {"rules": [...], "base_latency": {...}}."""
-        return dict(self.call("GET", "faults"))
+        return dict(self.call("GET", CONTROL_PREFIX + "faults"))
 
     # -- what it saw -----------------------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
         """{"counts": {operation: n}, "total": n, "fired": {"operation:kind": n}}, the emulator's shape."""
-        return dict(self.call("GET", "calls"))
+        return dict(self.call("GET", CONTROL_PREFIX + "calls"))
 
     def calls(self) -> dict[str, int]:
         """Requests per operation since the last reset_calls."""
@@ -99,4 +82,4 @@ class FaultProxyClient:
         return out
 
     def reset_calls(self) -> None:
-        self.call("POST", "reset-calls")
+        self.call("POST", CONTROL_PREFIX + "reset-calls")

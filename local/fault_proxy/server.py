@@ -22,11 +22,10 @@ from dataclasses import asdict
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from local.faults import (
-    ERROR_KINDS,
+from local import control_api
+from local.faults import ERROR_KINDS, Decision, FaultPlan
+from local.httpserver import (
     BackgroundHTTPServer,
-    Decision,
-    FaultPlan,
     QuietHandler,
     drop_connection,
     region_from_authorization,
@@ -277,19 +276,11 @@ class FaultProxy(BackgroundHTTPServer):
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        super().__init__(port, seed)
-        if clock is not None:
-            self.faults = FaultPlan(seed, clock=clock)
-        self._sleep = sleep
+        super().__init__(port, seed, clock=clock, sleep=sleep)
         self.upstream = upstream.rstrip("/")
         self.pool = _pool(upstream)
         self.routes = {service: url.rstrip("/") for service, url in (routes or {}).items()}
         self._pools = {service: _pool(url) for service, url in self.routes.items()}
-
-    def sleep(self, seconds: float) -> None:
-        """An injected latency or held response (nothing for 0); by default one that `stop()` cuts short."""
-        if seconds > 0:
-            (self._sleep or self.faults.sleep)(seconds)
 
     def pool_for(self, service: str) -> _UpstreamPool:
         """The upstream connections for requests signed for `service`."""
@@ -311,51 +302,34 @@ class FaultProxy(BackgroundHTTPServer):
 
     def control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         """The `/_proxy/...` endpoints: configure faults, read and reset the call counts."""
-        handler = _CONTROL.get((method, path))
-        if handler is None:
-            return 404, {"message": f"unknown control endpoint {method} {path}"}
-        try:
-            return handler(self, body)
-        except KeyError as error:
-            return 400, {"message": f"bad request: missing {error}"}
-        except (ValueError, TypeError) as error:
-            return 400, {"message": f"bad request: {error}"}
+        return control_api.dispatch(_CONTROL, self, method, path, body)
 
-    def _c_apply(self, body: Any) -> tuple[int, Any]:
-        specs = body if isinstance(body, list) else [body]
-        if not all(isinstance(spec, dict) for spec in specs):
-            raise TypeError("a fault spec is a JSON object")
-        scratch = FaultPlan(killer=lambda pid: None)
+
+def _apply(proxy: FaultProxy, body: Any) -> tuple[int, Any]:
+    """A spec or a list of them, in `FaultPlan.apply_json`'s form -> {"applied": n}; all or nothing."""
+    specs = body if isinstance(body, list) else [body]
+    if not all(isinstance(spec, dict) for spec in specs):
+        raise TypeError("a fault spec is a JSON object")
+    scratch = FaultPlan(killer=lambda pid: None)
+    try:
         for spec in specs:  # all or nothing: a bad spec leaves the plan as it was
             scratch.apply_json(spec)
-        for spec in specs:
-            self.faults.apply_json(spec)
-        return 200, {"applied": len(specs)}
+    except KeyError as error:  # a missing field is a bad request, not a missing thing
+        raise ValueError(f"missing {error}") from None
+    for spec in specs:
+        proxy.faults.apply_json(spec)
+    return 200, {"applied": len(specs)}
 
-    def _c_plan(self, body: Any) -> tuple[int, Any]:
-        return 200, {"rules": [asdict(rule) for rule in self.faults.rules], "base_latency": self.faults.base_latency}
 
-    def _c_reset_faults(self, body: Any) -> tuple[int, Any]:
-        limits = body.get("limits", True) if isinstance(body, dict) else True
-        self.faults.clear(limits=bool(limits))
-        return 200, {}
-
-    def _c_calls(self, body: Any) -> tuple[int, Any]:
-        counts = self.call_counts()
-        fired = {f"{operation}:{kind}": n for (operation, kind), n in self.faults.fired.items()}
-        return 200, {"counts": dict(counts), "total": sum(counts.values()), "fired": fired}
-
-    def _c_reset_calls(self, body: Any) -> tuple[int, Any]:
-        self.reset_calls()
-        return 200, {}
+def _plan(proxy: FaultProxy, body: Any) -> tuple[int, Any]:
+    """-> {"rules": [the rules with their counters], "base_latency": {operation: seconds}}."""
+    return 200, {"rules": [asdict(rule) for rule in proxy.faults.rules], "base_latency": proxy.faults.base_latency}
 
 
 _CONTROL: Final[dict[tuple[str, str], Callable[[FaultProxy, Any], tuple[int, Any]]]] = {
-    ("POST", CONTROL_PREFIX + "faults"): FaultProxy._c_apply,
-    ("GET", CONTROL_PREFIX + "faults"): FaultProxy._c_plan,
-    ("POST", CONTROL_PREFIX + "reset-faults"): FaultProxy._c_reset_faults,
-    ("GET", CONTROL_PREFIX + "calls"): FaultProxy._c_calls,
-    ("POST", CONTROL_PREFIX + "reset-calls"): FaultProxy._c_reset_calls,
+    ("POST", CONTROL_PREFIX + "faults"): _apply,
+    ("GET", CONTROL_PREFIX + "faults"): _plan,
+    **control_api.common_routes(CONTROL_PREFIX),
 }
 
 
@@ -373,7 +347,8 @@ class _Handler(QuietHandler):
         body = self.read_body()
         split = urlsplit(self.path)
         if split.path.startswith(CONTROL_PREFIX):
-            self._control(proxy, split.path, body)
+            status, payload = control_api.answer(proxy.control, self.command, split.path, split.query, body)
+            self._send_bytes(status, "", [("Content-Type", "application/json")], json.dumps(payload).encode())
             return
         query = parse_qs(split.query, keep_blank_values=True)
         auth = self.headers.get("Authorization")
@@ -388,24 +363,8 @@ class _Handler(QuietHandler):
             operation = s3_operation(self.command, split.path, query, {k.lower(): v for k, v in self.headers.items()})
             has_token = "continuation-token" in query or "marker" in query or "key-marker" in query
             params = {"method": self.command, "path": split.path, "query": split.query}
-        decision = proxy.faults.decide(operation, region, has_token)
-        fault = "kill" if decision.killed_before else ("quota" if decision.quota else decision.fault)
-        self.expect_call(proxy.log, operation, region, params, fault)
-        try:
+        with self.deciding(proxy.faults, proxy.log, operation, region, params, has_token) as decision:
             self._serve(proxy, decision, service, body)
-        finally:
-            self.log_call(None)  # no response was written (dropped socket, client gone)
-            proxy.faults.after_response(decision)
-
-    def _control(self, proxy: FaultProxy, path: str, body: bytes) -> None:
-        try:
-            parsed = json.loads(body) if body else {}
-        except ValueError:
-            status, payload = 400, {"message": "control body must be JSON"}
-        else:
-            status, payload = proxy.control(self.command, path, parsed)
-        data = json.dumps(payload).encode()
-        self._send_bytes(status, "", [("Content-Type", "application/json")], data)
 
     def _serve(self, proxy: FaultProxy, decision: Decision, service: str, body: bytes) -> int | None:
         if decision.fault == "reset":

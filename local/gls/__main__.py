@@ -7,16 +7,15 @@ until SIGTERM or SIGINT and exits 0.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from local.gls.server import GameLiftStreamsEmulator
+from local.httpserver import serve_until_signalled
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m local.gls") -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the emulator as its own process: prints the endpoint, serves until SIGTERM."""
-    parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local.gls", description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sessions", type=int, default=0, help="sessions to seed in each Region")
@@ -34,14 +33,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m local.gls") -> in
         emulator.faults.rate_limit("*", args.rate, max(1, int(args.rate)))
     if args.latency_ms:
         emulator.faults.base_latency["*"] = args.latency_ms / 1000.0
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with emulator:
-        print(emulator.endpoint_url, flush=True)
-        while not stop.wait(3600):
-            pass
-    return 0
+    return serve_until_signalled(emulator)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,27 @@
 """`EmulatorClient`: the one HTTP client of the emulator's control API (`/_emulator/...`, see `control`).
 
 For tests, benchmarks and the reliability harness that drive an emulator in another process (or in this
-one, through its URL). Standard library only, no proxies (the emulator is on 127.0.0.1), one method per
-route; any answer but 200 raises `ControlError`.
+one, through its URL). One method per route on `local.control_api.ControlClient` (standard library, no
+proxies: the emulator is on 127.0.0.1); any answer but 200 raises `ControlError`.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, TypedDict
-from urllib.parse import urlencode, urlsplit
+
+from local import control_api
 
 DEFAULT_TIMEOUT = 300.0  # seeding 100k sessions takes a few seconds; a busy 2-core machine, more
 
 
-class ControlError(RuntimeError):
+class ControlError(control_api.ControlError):
     """The control API answered something other than 200 (bad payload: 400, unknown session or route: 404)."""
 
     def __init__(self, method: str, path: str, status: int, payload: Any) -> None:
-        super().__init__(f"emulator control {method} {path} answered {status}: {payload}")
-        self.status = status
-        self.payload = payload
+        super().__init__(
+            method, path, status, payload, f"emulator control {method} {path} answered {status}: {payload}"
+        )
 
 
 class Calls(TypedDict):
@@ -36,47 +33,14 @@ class Calls(TypedDict):
     fired: dict[str, int]
 
 
-def _json_default(value: Any) -> Any:
-    """Datetimes in session fields go as the wire carries them: epoch seconds with milliseconds."""
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return round(aware.timestamp(), 3)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-class EmulatorClient:
+class EmulatorClient(control_api.ControlClient):
     """Typed calls to the control API of the emulator at `url` (its `endpoint_url`, or the CLI's first line)."""
 
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ValueError(f"the emulator's URL must be http(s)://host:port, not {url!r}")
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    server_name = "emulator"
+    error = ControlError
 
-    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """One control request (`path` like "/_emulator/calls"); GET sends `body` as the query string."""
-        data: bytes | None = None
-        url = self.url + path
-        if method == "GET":
-            query = {k: v for k, v in (body or {}).items() if v is not None}
-            url += f"?{urlencode(query)}" if query else ""
-        else:
-            data = json.dumps(dict(body or {}), default=_json_default).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http(s) only
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                status, raw = int(response.status), response.read()
-        except urllib.error.HTTPError as error:
-            status, raw = error.code, error.read()
-        try:
-            payload = json.loads(raw) if raw else {}
-        except ValueError:
-            payload = raw.decode("utf-8", "replace")
-        if status != 200:
-            raise ControlError(method, path, status, payload)
-        return payload
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(url, timeout=timeout)
 
     # -- sessions ------------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 sessions, flip export statuses, arm faults and read the call counts (`EmulatorClient` is its client).
 
 Every route takes a JSON object (GET: the query string) and answers 200 with a JSON object, 400 for a bad
-payload, 404 for an unknown route or session.
+payload, 404 for an unknown route or session (`local.control_api` answers and dispatches; reset-faults,
+calls and reset-calls are its routes, the same as the fault proxy's).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from local import control_api
 from local.gls.responses import CONTROL_PREFIX, wire
 
 if TYPE_CHECKING:
@@ -21,15 +23,7 @@ Route = Callable[["GameLiftStreamsEmulator", dict[str, Any]], tuple[int, Any]]
 def dispatch(emulator: GameLiftStreamsEmulator, method: str, path: str, body: Any) -> tuple[int, Any]:
     """Run one control request: (HTTP status, JSON-ready payload)."""
     payload: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
-    route = ROUTES.get((method, path))
-    if route is None:
-        return 404, {"message": f"unknown control endpoint {method} {path}"}
-    try:
-        return route(emulator, payload)
-    except KeyError as error:
-        return 404, {"message": f"not found: {error}"}
-    except (ValueError, TypeError) as error:
-        return 400, {"message": f"bad request: {error}"}
+    return control_api.dispatch(ROUTES, emulator, method, path, payload)
 
 
 def _sessions(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
@@ -63,30 +57,11 @@ def _faults(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple
     return 200, {}
 
 
-def _reset_faults(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
-    """{"limits"?: true} -> {}: drop every rule (and quotas and base latency unless limits is false)."""
-    emulator.faults.clear(limits=bool(payload.get("limits", True)))
-    return 200, {}
-
-
 def _config(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
     """{"shift_on_page"?} -> the configuration after the change."""
     if "shift_on_page" in payload:
         emulator.shift_on_page = bool(payload["shift_on_page"])
     return 200, {"shift_on_page": emulator.shift_on_page}
-
-
-def _reset_calls(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
-    """{} -> {}: zero the call log (fault counters stay)."""
-    emulator.reset_calls()
-    return 200, {}
-
-
-def _calls(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
-    """-> {"counts": {operation: n}, "total": n, "fired": {"operation:kind": n}}."""
-    fired = {f"{op}:{kind}": n for (op, kind), n in emulator.faults.fired.items()}
-    counts = emulator.call_counts()
-    return 200, {"counts": dict(counts), "total": sum(counts.values()), "fired": fired}
 
 
 def _succeeded(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
@@ -99,9 +74,7 @@ ROUTES: Final[dict[tuple[str, str], Route]] = {
     ("POST", CONTROL_PREFIX + "export-status"): _export_status,
     ("POST", CONTROL_PREFIX + "remove-session"): _remove_session,
     ("POST", CONTROL_PREFIX + "faults"): _faults,
-    ("POST", CONTROL_PREFIX + "reset-faults"): _reset_faults,
     ("POST", CONTROL_PREFIX + "config"): _config,
-    ("POST", CONTROL_PREFIX + "reset-calls"): _reset_calls,
-    ("GET", CONTROL_PREFIX + "calls"): _calls,
     ("GET", CONTROL_PREFIX + "succeeded"): _succeeded,
+    **control_api.common_routes(CONTROL_PREFIX),
 }

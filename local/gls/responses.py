@@ -15,17 +15,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local.faults import (
-    ERROR_KINDS,
-    CallLog,
-    Decision,
-    FaultPlan,
-    QuietHandler,
-    drop_connection,
-    region_from_authorization,
-)
+from local import control_api
+from local.faults import ERROR_KINDS, Decision, FaultPlan
 from local.gls.exceptions import EmulatorError, from_fault, unknown_operation, validation
 from local.gls.models import EXPORT_STATUSES, STATUSES, GameLiftStreamsBackend
+from local.httpserver import CallLog, QuietHandler, drop_connection, region_from_authorization
 
 LIST_OPERATION: Final = "ListStreamSessionsByAccount"
 # The emulator's own control API (local.gls.control) lives under this path, beside the service's routes.
@@ -146,15 +140,7 @@ class RestJsonHandler(QuietHandler):
         body = self.read_body()
         split = urlsplit(self.path)
         if split.path.startswith(CONTROL_PREFIX):
-            try:
-                parsed = json.loads(body) if body else {}
-            except ValueError:
-                self.send_json(400, {"message": "control body must be JSON"})
-                return
-            if self.command == "GET":
-                parsed = {k: v[0] for k, v in parse_qs(split.query).items()}
-            status, payload = app.control(self.command, split.path, parsed)
-            self.send_json(status, payload)
+            self.send_json(*control_api.answer(app.control, self.command, split.path, split.query, body))
             return
         region = region_from_authorization(self.headers.get("Authorization")) or app.default_region
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
@@ -176,14 +162,8 @@ class RestJsonHandler(QuietHandler):
             self.expect_call(app.log, "Unknown", region, {"path": split.path}, None)
             self.send_error_shape(unknown_operation(message))
             return
-        decision = app.faults.decide(operation, region, "NextToken" in query)
-        fault = "kill" if decision.killed_before else ("quota" if decision.quota else decision.fault)
-        self.expect_call(app.log, operation, region, params, fault)
-        try:
+        with self.deciding(app.faults, app.log, operation, region, params, "NextToken" in query) as decision:
             self._serve(app, decision, operation, region, params)
-        finally:
-            self.log_call(None)  # no response was written (dropped socket, client gone)
-            app.faults.after_response(decision)
 
     def _serve(self, app: EmulatorApp, decision: Decision, operation: str, region: str, params: dict[str, str]) -> None:
         if decision.fault == "reset":

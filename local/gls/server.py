@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from local.faults import BackgroundHTTPServer, FaultPlan
 from local.gls import control, responses
 from local.gls.factory import DEFAULT_BASE_TIME
 from local.gls.models import GameLiftStreamsBackend
+from local.httpserver import BackgroundHTTPServer
 
 
 class GameLiftStreamsEmulator(BackgroundHTTPServer):
@@ -42,11 +42,8 @@ class GameLiftStreamsEmulator(BackgroundHTTPServer):
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        super().__init__(port, seed)
-        if clock is not None:
-            self.faults = FaultPlan(seed, clock=clock)
+        super().__init__(port, seed, clock=clock, sleep=sleep)
         self.backend = GameLiftStreamsBackend(seed, default_region, account_id, canary=canary, base_time=base_time)
-        self._sleep = sleep
 
     @property
     def default_region(self) -> str:
@@ -122,11 +119,6 @@ class GameLiftStreamsEmulator(BackgroundHTTPServer):
     def control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         """The `/_emulator/...` control API, in-process: (HTTP status, JSON-ready payload)."""
         return control.dispatch(self, method, path, body)
-
-    def sleep(self, seconds: float) -> None:
-        """An injected latency or held response (nothing for 0)."""
-        if seconds > 0:
-            (self._sleep or self.faults.sleep)(seconds)
 
 
 class _Handler(responses.RestJsonHandler):

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 from moto.server import ThreadedMotoServer
 
 from local.fault_proxy import FaultProxy, FaultProxyClient
-from local.faults import Service
 from local.gls import EmulatorClient, GameLiftStreamsEmulator
+from local.httpserver import Service
 from local.stack.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, SCRUBBED, aws_client, scrubbed_env
 from local.stack.moto_server import start_moto, stop_moto
 from local.stack.processes import ServerProcess

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from archiver.records import REDACTED, athena_timestamp, object_key, parse_session_arn
-from local.faults import CallRecord
+from local.httpserver import CallRecord
 from local.lambda_context import SCHEDULED_EVENT
 
 from .conftest import REGION, Archive, cold_start, fired, log_lines
