@@ -14,33 +14,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ParamValidationError, ReadTimeoutError
 
 from local.faults import Decision, FaultPlan
 from local.gls import ControlError, EmulatorClient, GameLiftStreamsEmulator, models
 from local.gls.models import SUMMARY_FIELDS
-
-REGION = "us-east-2"
+from tests.local.support import REGION, gls_client
 
 
 @pytest.fixture
 def emulator() -> Iterator[GameLiftStreamsEmulator]:
     with GameLiftStreamsEmulator(seed=7, default_region=REGION) as emu:
         yield emu
-
-
-def make_client(emu: GameLiftStreamsEmulator, region: str = REGION, attempts: int = 1, **config: Any) -> Any:
-    return boto3.client(
-        "gameliftstreams",
-        region_name=region,
-        endpoint_url=emu.endpoint_url,
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="secret",
-        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}, **config),
-    )
 
 
 def list_all(client: Any, page_size: int = 25, **filters: str) -> list[list[dict[str, Any]]]:
@@ -80,7 +66,7 @@ def test_paginator_returns_every_succeeded_session_once(emulator: GameLiftStream
     expected = emulator.succeeded_arns()
     assert 100 < len(expected) < 250  # the mix really mixes
 
-    pages = list_all(make_client(emulator), ExportFilesStatus="SUCCEEDED")
+    pages = list_all(gls_client(emulator), ExportFilesStatus="SUCCEEDED")
 
     arns = [item["Arn"] for page in pages for item in page]
     assert len(pages) >= 3
@@ -91,7 +77,7 @@ def test_paginator_returns_every_succeeded_session_once(emulator: GameLiftStream
 
 def test_list_items_have_the_summary_shape_only(emulator: GameLiftStreamsEmulator) -> None:
     emulator.seed_sessions(40)
-    items = [i for page in list_all(make_client(emulator), page_size=100) for i in page]
+    items = [i for page in list_all(gls_client(emulator), page_size=100) for i in page]
 
     assert len(items) == 40
     for item in items:
@@ -106,7 +92,7 @@ def test_list_items_have_the_summary_shape_only(emulator: GameLiftStreamsEmulato
 
 def test_both_filters_together_and_each_alone(emulator: GameLiftStreamsEmulator) -> None:
     emulator.seed_sessions(300)
-    client = make_client(emulator)
+    client = gls_client(emulator)
     sessions = emulator.sessions()
 
     def expected(status: str | None, export: str | None) -> set[str]:
@@ -131,13 +117,13 @@ def test_both_filters_together_and_each_alone(emulator: GameLiftStreamsEmulator)
 
 
 def test_max_results_is_validated_by_the_server(emulator: GameLiftStreamsEmulator) -> None:
-    client = make_client(emulator)
+    client = gls_client(emulator)
     with pytest.raises(client.exceptions.ValidationException):
         client.list_stream_sessions_by_account(MaxResults=101)  # botocore does not enforce the max
     # botocore enforces the min itself; with its validation off the server must still say no.
     with pytest.raises(ParamValidationError):
         client.list_stream_sessions_by_account(MaxResults=0)
-    unvalidated = make_client(emulator, parameter_validation=False)
+    unvalidated = gls_client(emulator, parameter_validation=False)
     with pytest.raises(unvalidated.exceptions.ValidationException):
         unvalidated.list_stream_sessions_by_account(MaxResults=0)
     with pytest.raises(client.exceptions.ValidationException):
@@ -147,7 +133,7 @@ def test_max_results_is_validated_by_the_server(emulator: GameLiftStreamsEmulato
 
 def test_bad_or_foreign_next_token_is_a_validation_error(emulator: GameLiftStreamsEmulator) -> None:
     emulator.seed_sessions(30, succeeded_fraction=1.0)
-    client = make_client(emulator)
+    client = gls_client(emulator)
     token = client.list_stream_sessions_by_account(ExportFilesStatus="SUCCEEDED", MaxResults=5)["NextToken"]
 
     for bad in ["garbage!!", "e30=", token[:-4]]:
@@ -162,7 +148,7 @@ def test_bad_or_foreign_next_token_is_a_validation_error(emulator: GameLiftStrea
 def test_keyset_pagination_tolerates_inserts_while_paging(emulator: GameLiftStreamsEmulator) -> None:
     emulator.seed_sessions(60, succeeded_fraction=1.0)
     before = emulator.succeeded_arns()
-    client = make_client(emulator)
+    client = gls_client(emulator)
     seen: list[str] = []
     kwargs: dict[str, Any] = {"ExportFilesStatus": "SUCCEEDED", "MaxResults": 10}
     while True:
@@ -181,7 +167,7 @@ def test_shift_on_page_repeats_the_last_item_on_the_next_page(emulator: GameLift
     before = emulator.succeeded_arns()
     emulator.shift_on_page = True
 
-    pages = list_all(make_client(emulator), page_size=10, ExportFilesStatus="SUCCEEDED")
+    pages = list_all(gls_client(emulator), page_size=10, ExportFilesStatus="SUCCEEDED")
 
     assert len(pages) >= 5
     for previous, following in itertools.pairwise(pages):
@@ -196,7 +182,7 @@ def test_shift_on_page_repeats_the_last_item_on_the_next_page(emulator: GameLift
 
 def test_get_stream_session_by_arn_and_by_ids(emulator: GameLiftStreamsEmulator) -> None:
     stored = emulator.add_session()
-    client = make_client(emulator)
+    client = gls_client(emulator)
     arn = stored["Arn"]
     group_id, session_id = arn.split("/")[-2:]
     group_arn = f"arn:aws:gameliftstreams:{REGION}:111122223333:streamgroup/{group_id}"
@@ -216,7 +202,7 @@ def test_get_stream_session_by_arn_and_by_ids(emulator: GameLiftStreamsEmulator)
 
 def test_get_unknown_session_is_resource_not_found(emulator: GameLiftStreamsEmulator) -> None:
     stored = emulator.add_session()
-    client = make_client(emulator)
+    client = gls_client(emulator)
     with pytest.raises(client.exceptions.ResourceNotFoundException) as info:
         client.get_stream_session(Identifier="sg-000000000", StreamSessionIdentifier="NoSuchSession1")
     assert "NoSuchSession1" in info.value.response["Error"]["Message"]
@@ -228,7 +214,7 @@ def test_get_unknown_session_is_resource_not_found(emulator: GameLiftStreamsEmul
 
 def test_set_export_status_and_remove_session(emulator: GameLiftStreamsEmulator) -> None:
     pending = emulator.add_session(ExportFilesMetadata={"Status": "PENDING"})
-    client = make_client(emulator)
+    client = gls_client(emulator)
     assert pending["Arn"] not in emulator.succeeded_arns()
 
     emulator.set_export_status(pending["Arn"], "SUCCEEDED")
@@ -255,7 +241,7 @@ def test_overrides_put_raw_values_on_the_wire(emulator: GameLiftStreamsEmulator)
         ExportFilesMetadata={"Status": "SUCCEEDED", "OutputUri": "not-a-uri"},
     )
     bad_arn = emulator.add_session(Arn="not-an-arn", StreamGroupId=None)
-    client = make_client(emulator)
+    client = gls_client(emulator)
 
     items = {i["Arn"]: i for p in list_all(client, ExportFilesStatus="SUCCEEDED") for i in p}
     assert items[weird["Arn"]]["Status"] == "HIBERNATING"
@@ -361,7 +347,7 @@ def test_injected_faults_raise_the_modeled_exceptions(
     emulator: GameLiftStreamsEmulator, kind: str, exception: str
 ) -> None:
     stored = emulator.add_session()
-    client = make_client(emulator)
+    client = gls_client(emulator)
     emulator.faults.inject("*", kind, times=2)
 
     with pytest.raises(getattr(client.exceptions, exception)) as listed:
@@ -378,7 +364,7 @@ def test_injected_faults_raise_the_modeled_exceptions(
 
 def test_validation_fault_hits_only_requests_with_a_next_token(emulator: GameLiftStreamsEmulator) -> None:
     emulator.seed_sessions(12, succeeded_fraction=1.0)
-    client = make_client(emulator)
+    client = gls_client(emulator)
     emulator.faults.inject("ListStreamSessionsByAccount", "validation", times=1)
 
     first = client.list_stream_sessions_by_account(MaxResults=5)
@@ -389,7 +375,7 @@ def test_validation_fault_hits_only_requests_with_a_next_token(emulator: GameLif
 
 def test_standard_retries_ride_through_transient_faults(emulator: GameLiftStreamsEmulator) -> None:
     stored = emulator.add_session()
-    client = make_client(emulator, attempts=3)
+    client = gls_client(emulator, attempts=3)
     emulator.faults.inject("ListStreamSessionsByAccount", "throttle", times=1)
     emulator.faults.inject("GetStreamSession", "internal", times=2)
 
@@ -404,15 +390,15 @@ def test_reset_drops_the_connection_and_is_retried(emulator: GameLiftStreamsEmul
     emulator.add_session()
     emulator.faults.inject("ListStreamSessionsByAccount", "reset", times=1)
     with pytest.raises(ConnectionClosedError):
-        make_client(emulator).list_stream_sessions_by_account()
+        gls_client(emulator).list_stream_sessions_by_account()
     emulator.faults.inject("ListStreamSessionsByAccount", "reset", times=1)
-    assert make_client(emulator, attempts=2).list_stream_sessions_by_account()["Items"]
+    assert gls_client(emulator, attempts=2).list_stream_sessions_by_account()["Items"]
 
 
 def test_timeout_holds_a_response_that_still_takes_effect(emulator: GameLiftStreamsEmulator) -> None:
     emulator.add_session()
     emulator.faults.inject("ListStreamSessionsByAccount", "timeout", seconds=30, times=1)
-    impatient = make_client(emulator, read_timeout=0.3)
+    impatient = gls_client(emulator, read_timeout=0.3)
     with pytest.raises(ReadTimeoutError):
         impatient.list_stream_sessions_by_account()
     # Served, but held: nothing has been answered yet. Woken, the handler answers 200 to the gone client.
@@ -421,14 +407,14 @@ def test_timeout_holds_a_response_that_still_takes_effect(emulator: GameLiftStre
     assert emulator.log.wait_for("ListStreamSessionsByAccount", 1)
     assert [c.status for c in emulator.calls] == [200]
     assert emulator.faults.fired == {("ListStreamSessionsByAccount", "timeout"): 1}
-    assert make_client(emulator).list_stream_sessions_by_account()["Items"]  # times=1 used up
+    assert gls_client(emulator).list_stream_sessions_by_account()["Items"]  # times=1 used up
 
 
 def test_latency_is_slept_before_serving_and_a_hold_before_answering() -> None:
     slept: list[float] = []
     with GameLiftStreamsEmulator(seed=7, default_region=REGION, sleep=slept.append) as emulator:
         stored = emulator.add_session()
-        client = make_client(emulator)
+        client = gls_client(emulator)
         emulator.faults.base_latency["ListStreamSessionsByAccount"] = 0.2
         emulator.faults.inject("ListStreamSessionsByAccount", "latency", seconds=0.1, times=1)
         emulator.faults.inject("ListStreamSessionsByAccount", "timeout", seconds=0.5, times=1)
@@ -449,7 +435,7 @@ def test_quota_throttles_above_the_rate() -> None:
     now = [1_000.0]
     with GameLiftStreamsEmulator(seed=7, default_region=REGION, clock=lambda: now[0]) as emulator:
         stored = emulator.add_session()
-        client = make_client(emulator)
+        client = gls_client(emulator)
         emulator.faults.rate_limit("ListStreamSessionsByAccount", per_second=2, burst=2)
 
         def burst(n: int) -> list[str]:
@@ -474,7 +460,7 @@ def test_quota_throttles_above_the_rate() -> None:
 def test_regions_are_isolated(emulator: GameLiftStreamsEmulator) -> None:
     emulator.seed_sessions(30, REGION, succeeded_fraction=1.0)
     emulator.seed_sessions(20, "us-west-2", succeeded_fraction=1.0)
-    east, west = make_client(emulator, REGION), make_client(emulator, "us-west-2")
+    east, west = gls_client(emulator, REGION), gls_client(emulator, "us-west-2")
 
     east_arns = {i["Arn"] for p in list_all(east) for i in p}
     west_arns = {i["Arn"] for p in list_all(west) for i in p}
@@ -494,7 +480,7 @@ def test_kill_rule_sigkills_the_process(emulator: GameLiftStreamsEmulator, when:
     child = subprocess.Popen(["sleep", "60"])
     try:
         emulator.faults.kill(child.pid, "GetStreamSession", nth=2, when=when)
-        client = make_client(emulator)
+        client = gls_client(emulator)
         get = {"Identifier": stored["StreamGroupId"], "StreamSessionIdentifier": stored["Arn"]}
         client.list_stream_sessions_by_account()
         client.get_stream_session(**get)
@@ -530,7 +516,7 @@ def test_control_api(emulator: GameLiftStreamsEmulator) -> None:
         control.call("POST", "/_emulator/faults", {"kind": "bogus"})
     assert bogus.value.status == 400
 
-    client = make_client(emulator)
+    client = gls_client(emulator)
     with pytest.raises(client.exceptions.ThrottlingException):
         client.list_stream_sessions_by_account()
     calls = control.call("GET", "/_emulator/calls")
@@ -561,13 +547,7 @@ def test_cli_serves_until_sigterm() -> None:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
-        client = boto3.client(
-            "gameliftstreams",
-            region_name=REGION,
-            endpoint_url=url,
-            aws_access_key_id="a",
-            aws_secret_access_key="b",
-        )
+        client = gls_client(url)
         assert len(client.list_stream_sessions_by_account(MaxResults=100)["Items"]) == 30
         assert EmulatorClient(url).calls()["counts"] == {"ListStreamSessionsByAccount": 1}
         process.send_signal(signal.SIGTERM)

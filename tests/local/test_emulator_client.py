@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from local.gls import ControlError, EmulatorClient, GameLiftStreamsEmulator
+from tests.local.support import REGION, gls_client
 
-REGION = "us-east-2"
 WEST = "us-west-2"
 
 
@@ -31,18 +28,6 @@ def emulator(now: list[float]) -> Iterator[GameLiftStreamsEmulator]:
 @pytest.fixture
 def client(emulator: GameLiftStreamsEmulator) -> EmulatorClient:
     return EmulatorClient(emulator.endpoint_url)
-
-
-def gls(emulator: GameLiftStreamsEmulator, region: str = REGION) -> Any:
-    """The real boto3 client, without retries, so each call is one request."""
-    return boto3.client(
-        "gameliftstreams",
-        region_name=region,
-        endpoint_url=emulator.endpoint_url,
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="secret",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
 
 
 def get_args(arn: str) -> dict[str, str]:
@@ -85,7 +70,7 @@ def test_add_puts_fields_on_the_wire_and_returns_the_detail(
     assert "Description" not in detail and "Description" not in emulator.get_session(arn)
     assert detail["CreatedAt"] == created.timestamp()  # as on the wire: epoch seconds
     assert detail["ExportFilesMetadata"]["Status"] == "SUCCEEDED"  # the default: archivable
-    answer = gls(emulator).get_stream_session(**get_args(arn))
+    answer = gls_client(emulator).get_stream_session(**get_args(arn))
     assert answer["UserId"] == "studio/qa/u-1" and answer["CreatedAt"] == created
 
     west = client.add(WEST, Status="ACTIVE", ExportFilesMetadata={"Status": "PENDING"})
@@ -114,8 +99,8 @@ def test_set_export_and_remove(emulator: GameLiftStreamsEmulator, client: Emulat
     assert emulator.get_session(arn).get("ExportFilesMetadata") is None
 
     client.remove(arn)
-    with pytest.raises(gls(emulator).exceptions.ResourceNotFoundException):
-        gls(emulator).get_stream_session(**get_args(arn))
+    with pytest.raises(gls_client(emulator).exceptions.ResourceNotFoundException):
+        gls_client(emulator).get_stream_session(**get_args(arn))
     for unknown in (lambda: client.remove(arn), lambda: client.set_export(arn, "SUCCEEDED")):
         with pytest.raises(ControlError) as error:
             unknown()
@@ -141,7 +126,7 @@ def test_add_fault_arms_one_rule_and_rejects_a_bad_one(
 ) -> None:
     client.add()
     client.add_fault({"operation": "ListStreamSessionsByAccount", "kind": "throttle", "times": 1})
-    api = gls(emulator)
+    api = gls_client(emulator)
     with pytest.raises(api.exceptions.ThrottlingException):
         api.list_stream_sessions_by_account()
     assert api.list_stream_sessions_by_account()["Items"]
@@ -156,7 +141,7 @@ def test_set_faults_replaces_rules_and_quotas(emulator: GameLiftStreamsEmulator,
     arn = client.add()["Arn"]
     client.add_fault({"kind": "rate_limit", "operation": "*", "per_second": 1, "burst": 1})
     client.add_fault({"kind": "base_latency", "operation": "*", "seconds": 0.01})
-    api = gls(emulator)
+    api = gls_client(emulator)
     api.list_stream_sessions_by_account()
     with pytest.raises(api.exceptions.ThrottlingException):
         api.list_stream_sessions_by_account()  # the quota: one a second, and the clock stands still
@@ -177,7 +162,7 @@ def test_reset_faults_keeps_quotas_only_when_asked(emulator: GameLiftStreamsEmul
     client.add_fault({"kind": "rate_limit", "operation": "ListStreamSessionsByAccount", "per_second": 1, "burst": 1})
     client.add_fault({"kind": "base_latency", "operation": "*", "seconds": 0.01})
     client.add_fault({"operation": "GetStreamSession", "kind": "internal"})
-    api = gls(emulator)
+    api = gls_client(emulator)
     api.list_stream_sessions_by_account()
 
     client.reset_faults(limits=False)
@@ -195,7 +180,7 @@ def test_config_turns_the_shifting_list_on_and_off(emulator: GameLiftStreamsEmul
     assert client.config(shift_on_page=True) == {"shift_on_page": True}
     assert emulator.shift_on_page is True
     client.seed(12, succeeded_fraction=1.0)
-    api = gls(emulator)
+    api = gls_client(emulator)
     first = api.list_stream_sessions_by_account(MaxResults=5)
     second = api.list_stream_sessions_by_account(MaxResults=5, NextToken=first["NextToken"])
     assert second["Items"][0]["Arn"] == first["Items"][-1]["Arn"]  # the list shifted by one under the cursor
@@ -211,7 +196,7 @@ def test_calls_and_reset_calls(emulator: GameLiftStreamsEmulator, client: Emulat
     arn = client.add()["Arn"]
     assert client.calls() == {"counts": {}, "total": 0, "fired": {}}  # control requests are not counted
     client.add_fault({"kind": "rate_limit", "operation": "GetStreamSession", "per_second": 1, "burst": 1})
-    api = gls(emulator)
+    api = gls_client(emulator)
     api.list_stream_sessions_by_account()
     api.list_stream_sessions_by_account()
     api.get_stream_session(**get_args(arn))

@@ -11,52 +11,21 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from local.fault_proxy import FaultProxy, FaultProxyClient, ProxyControlError, s3_operation, split_batch_get
 from local.stack import LocalStack
+from tests.local.support import REGION, boto_client
 
-REGION = "us-east-2"
 TABLE = "ledger"
 BUCKET = "archive-bucket"
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(seed=5, region=REGION) as local:
-        local.create_archive_resources(TABLE, BUCKET)
-        yield local
-
-
-@pytest.fixture
-def fresh(stack: LocalStack) -> LocalStack:
-    """The shared stack with no faults and empty call logs (the data stays: tests use unique keys)."""
-    for server in (stack.proxy, stack.emulator):
-        server.faults.clear()
-        server.reset_calls()
-    return stack
-
-
-def client(endpoint_url: str, service: str, attempts: int = 1, **config: Any) -> Any:
-    # total_max_attempts counts the first try; botocore's `max_attempts` in Config counts retries only.
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint_url,
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="secret",
-        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}, **config),
-    )
-
-
 def proxied(stack: LocalStack, service: str, attempts: int = 1, **config: Any) -> Any:
-    return client(stack.proxy.endpoint_url, service, attempts, **config)
+    return boto_client(service, stack.proxy.endpoint_url, attempts=attempts, **config)
 
 
 def code(error: pytest.ExceptionInfo[ClientError]) -> str:
@@ -236,7 +205,7 @@ def test_timeout_takes_effect_although_the_client_gives_up(fresh: LocalStack) ->
     with FaultProxy(fresh.moto_url, sleep=hold) as proxy:
         proxy.faults.inject("PutItem", "timeout", seconds=60, times=1)
         with pytest.raises(ReadTimeoutError):
-            client(proxy.endpoint_url, "dynamodb", read_timeout=0.25).put_item(
+            boto_client("dynamodb", proxy.endpoint_url, read_timeout=0.25).put_item(
                 TableName=TABLE, Item={"session_arn": {"S": arn}}
             )
         released.set()
@@ -249,7 +218,7 @@ def test_base_latency_is_slept_before_every_request(fresh: LocalStack) -> None:
     slept: list[float] = []
     with FaultProxy(fresh.moto_url, sleep=slept.append) as proxy:
         FaultProxyClient(proxy.endpoint_url).latency("*", 0.01)
-        ddb = client(proxy.endpoint_url, "dynamodb")
+        ddb = boto_client("dynamodb", proxy.endpoint_url)
         ddb.put_item(TableName=TABLE, Item={"session_arn": {"S": key("arn")}})
         ddb.get_item(TableName=TABLE, Key={"session_arn": {"S": "nothing"}})
         proxy.faults.inject("GetItem", "latency", seconds=0.5, times=1)
@@ -260,7 +229,7 @@ def test_base_latency_is_slept_before_every_request(fresh: LocalStack) -> None:
 def test_quota_throttles_dynamodb_above_the_rate(fresh: LocalStack) -> None:
     now = [0.0]
     with FaultProxy(fresh.moto_url, clock=lambda: now[0]) as proxy:
-        ddb = client(proxy.endpoint_url, "dynamodb")
+        ddb = boto_client("dynamodb", proxy.endpoint_url)
         proxy.faults.rate_limit("GetItem", per_second=1, burst=2)
 
         def outcome() -> str:
@@ -468,7 +437,7 @@ def test_routes_send_a_service_to_its_own_upstream(fresh: LocalStack) -> None:
         unused.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{unused.getsockname()[1]}"
     with FaultProxy(fresh.moto_url, routes={"s3": dead}) as proxy:
-        ddb, s3 = client(proxy.endpoint_url, "dynamodb"), client(proxy.endpoint_url, "s3")
+        ddb, s3 = boto_client("dynamodb", proxy.endpoint_url), boto_client("s3", proxy.endpoint_url)
         ddb.describe_table(TableName=TABLE)
         with pytest.raises(ClientError) as error:
             s3.head_bucket(Bucket=BUCKET)
@@ -482,7 +451,7 @@ def test_the_proxy_runs_as_its_own_process(fresh: LocalStack) -> None:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         control = FaultProxyClient(url)
-        client(url, "s3").head_bucket(Bucket=BUCKET)
+        boto_client("s3", url).head_bucket(Bucket=BUCKET)
 
         assert control.plan()["base_latency"] == {"*": 0.01}
         assert control.calls() == {"HeadBucket": 1}

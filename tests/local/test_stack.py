@@ -14,24 +14,16 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from archiver.records import LEDGER_PARTITION_KEY, SCHEMA_VERSION, object_key, parse_session_arn
 from local.gls import GameLiftStreamsEmulator
 from local.stack import LocalStack, archived_item, create_archive_resources
 from local.stack.resources import PRELOAD_CREATED_AT
+from tests.local.support import REGION, boto_client, gls_client
 
-REGION = "us-east-2"
 TABLE = "stack-ledger"
 BUCKET = "stack-archive-bucket"
-
-
-@pytest.fixture(scope="module")
-def threads() -> Iterator[LocalStack]:
-    with LocalStack(seed=5, region=REGION) as local:
-        local.create_archive_resources(TABLE, BUCKET)
-        yield local
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +32,6 @@ def processes() -> Iterator[LocalStack]:
     with LocalStack(seed=6, region=REGION, processes=True, separate_s3_moto=True, backend_latency_ms=10) as local:
         local.create_archive_resources(TABLE, BUCKET)
         yield local
-
-
-@pytest.fixture
-def fresh(threads: LocalStack) -> LocalStack:
-    threads.faults.clear()
-    threads.faults.reset_calls()
-    threads.gls.reset_faults()
-    threads.gls.reset_calls()
-    return threads
 
 
 def _closed(port: int) -> bool:
@@ -85,6 +68,20 @@ def assert_archive_resources(stack: LocalStack, table: str = TABLE, bucket: str 
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == REGION
 
 
+def assert_preloads_only_what_it_is_given(stack: LocalStack, *, seeded: int, preloaded: int) -> list[str]:
+    """`preload_ledger` of the first `preloaded` of `seeded` sessions: the archiver's item for each, none
+    for the next one (read straight from moto). The seeded ARNs."""
+    arns = stack.gls.seed(seeded, succeeded_fraction=1.0)
+
+    assert stack.preload_ledger(TABLE, arns[:preloaded]) == preloaded
+
+    ddb = stack.client("dynamodb", direct=True)
+    for arn in arns[:preloaded]:
+        assert ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arn}})["Item"] == archived_item(arn)
+    assert "Item" not in ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arns[preloaded]}})
+    return arns
+
+
 # -- create_archive_resources ------------------------------------------------------------------------
 
 
@@ -96,9 +93,7 @@ def test_create_archive_resources_on_a_bare_moto(threads: LocalStack) -> None:
 
 def test_create_archive_resources_in_us_east_1_has_no_location_constraint(threads: LocalStack) -> None:
     create_archive_resources(threads.moto_url, "east-ledger", "east-archive-bucket", region="us-east-1")
-    s3 = boto3.client(
-        "s3", region_name="us-east-1", endpoint_url=threads.moto_url, aws_access_key_id="a", aws_secret_access_key="b"
-    )
+    s3 = boto_client("s3", threads.moto_url, region="us-east-1")
     assert s3.get_bucket_location(Bucket="east-archive-bucket")["LocationConstraint"] is None
 
 
@@ -133,14 +128,7 @@ def test_options_reach_the_servers_in_threads_mode() -> None:
     with LocalStack(
         seed=1, gls_quota=20.0, gls_latency_ms=40.0, backend_latency_ms=10.0, emulator_factory=frozen
     ) as local:
-        gls = boto3.client(
-            "gameliftstreams",
-            region_name=REGION,
-            endpoint_url=local.gls_url,
-            aws_access_key_id="a",
-            aws_secret_access_key="b",
-            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        )
+        gls = gls_client(local.gls_url)
         for _ in range(20):  # the quota's burst is its rate: 20 calls at one instant pass, the 21st does not
             gls.list_stream_sessions_by_account()
         with pytest.raises(ClientError) as error:
@@ -152,14 +140,7 @@ def test_options_reach_the_servers_in_threads_mode() -> None:
 
 
 def test_preload_puts_archived_items_into_the_ledger(fresh: LocalStack) -> None:
-    arns = fresh.gls.seed(5, succeeded_fraction=1.0)
-
-    assert fresh.preload_ledger(TABLE, arns[:3]) == 3
-
-    ddb = fresh.client("dynamodb", direct=True)
-    for arn in arns[:3]:
-        assert ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arn}})["Item"] == archived_item(arn)
-    assert "Item" not in ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arns[3]}})
+    assert_preloads_only_what_it_is_given(fresh, seeded=5, preloaded=3)
 
 
 def test_a_stack_on_a_given_moto_shares_its_data_but_not_its_faults(fresh: LocalStack) -> None:
@@ -291,9 +272,7 @@ def test_processes_mode_runs_each_server_in_its_own_process(processes: LocalStac
 def test_processes_mode_creates_the_resources_on_its_motos(processes: LocalStack) -> None:
     assert_archive_resources(processes)
     # The bucket lives on the S3 moto, the table on the other one.
-    ddb_moto = boto3.client(
-        "s3", region_name=REGION, endpoint_url=processes.moto_url, aws_access_key_id="a", aws_secret_access_key="b"
-    )
+    ddb_moto = boto_client("s3", processes.moto_url)
     assert BUCKET not in [b["Name"] for b in ddb_moto.list_buckets()["Buckets"]]
 
 
@@ -305,14 +284,9 @@ def test_processes_mode_is_driven_over_http(processes: LocalStack) -> None:
     ddb = processes.client("dynamodb")
 
     with pytest.raises(ClientError) as error:
-        boto3.client(
-            "dynamodb",
-            region_name=REGION,
-            endpoint_url=processes.store_url,
-            aws_access_key_id="a",
-            aws_secret_access_key="b",
-            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        ).put_item(TableName=TABLE, Item={LEDGER_PARTITION_KEY: {"S": arns[0]}})
+        boto_client("dynamodb", processes.store_url).put_item(
+            TableName=TABLE, Item={LEDGER_PARTITION_KEY: {"S": arns[0]}}
+        )
     listed = processes.client("gameliftstreams").list_stream_sessions_by_account()["Items"]
 
     assert error.value.response["Error"]["Code"] == "InternalServerError"
@@ -325,14 +299,7 @@ def test_processes_mode_is_driven_over_http(processes: LocalStack) -> None:
 
 
 def test_processes_mode_preloads_the_ledger_in_the_moto_process(processes: LocalStack) -> None:
-    arns = processes.gls.seed(6, succeeded_fraction=1.0)
-
-    assert processes.preload_ledger(TABLE, arns[:4]) == 4
-
-    ddb = processes.client("dynamodb", direct=True)
-    for arn in arns[:4]:
-        assert ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arn}})["Item"] == archived_item(arn)
-    assert "Item" not in ddb.get_item(TableName=TABLE, Key={LEDGER_PARTITION_KEY: {"S": arns[4]}})
+    arns = assert_preloads_only_what_it_is_given(processes, seeded=6, preloaded=4)
     with pytest.raises(RuntimeError, match="preloading no-such-table failed: ResourceNotFoundException"):
         processes.preload_ledger("no-such-table", arns[:1])
 
@@ -351,14 +318,7 @@ def test_processes_mode_quota_and_stop_leaves_no_process_behind() -> None:
     with LocalStack(seed=4, region=REGION, processes=True, gls_quota=0.001) as local:
         pids = list(local.pids.values())
         ports = [_port(local.moto_url), _port(local.gls_url), _port(local.store_url)]
-        gls = boto3.client(
-            "gameliftstreams",
-            region_name=REGION,
-            endpoint_url=local.gls_url,
-            aws_access_key_id="a",
-            aws_secret_access_key="b",
-            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        )
+        gls = gls_client(local.gls_url)
         gls.list_stream_sessions_by_account()
         with pytest.raises(ClientError) as error:
             gls.list_stream_sessions_by_account()
