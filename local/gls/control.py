@@ -58,10 +58,11 @@ def _faults(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple
 
 
 def _config(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
-    """{"shift_on_page"?} -> the configuration after the change."""
+    """{"shift_on_page"?} -> the configuration after the change, with the fixed identity of the emulator's data
+    (its account and the canary it writes into every session's secrets, so a harness can search for leaks)."""
     if "shift_on_page" in payload:
         emulator.shift_on_page = bool(payload["shift_on_page"])
-    return 200, {"shift_on_page": emulator.shift_on_page}
+    return 200, {"shift_on_page": emulator.shift_on_page, "account_id": emulator.account_id, "canary": emulator.canary}
 
 
 def _succeeded(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:

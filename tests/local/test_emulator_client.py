@@ -176,8 +176,9 @@ def test_reset_faults_keeps_quotas_only_when_asked(emulator: GameLiftStreamsEmul
 
 
 def test_config_turns_the_shifting_list_on_and_off(emulator: GameLiftStreamsEmulator, client: EmulatorClient) -> None:
-    assert client.config() == {"shift_on_page": False}
-    assert client.config(shift_on_page=True) == {"shift_on_page": True}
+    identity = {"account_id": emulator.account_id, "canary": emulator.canary}
+    assert client.config() == {"shift_on_page": False, **identity}
+    assert client.config(shift_on_page=True) == {"shift_on_page": True, **identity}
     assert emulator.shift_on_page is True
     client.seed(12, succeeded_fraction=1.0)
     api = gls_client(emulator)
@@ -185,7 +186,7 @@ def test_config_turns_the_shifting_list_on_and_off(emulator: GameLiftStreamsEmul
     second = api.list_stream_sessions_by_account(MaxResults=5, NextToken=first["NextToken"])
     assert second["Items"][0]["Arn"] == first["Items"][-1]["Arn"]  # the list shifted by one under the cursor
 
-    assert client.config(shift_on_page=False) == {"shift_on_page": False}
+    assert client.config(shift_on_page=False) == {"shift_on_page": False, **identity}
     assert emulator.shift_on_page is False
 
 
@@ -232,7 +233,7 @@ def test_call_is_the_raw_route_and_errors_carry_status_and_payload(
 
 
 def test_the_url_may_end_in_a_slash_and_must_be_http(emulator: GameLiftStreamsEmulator) -> None:
-    assert EmulatorClient(emulator.endpoint_url + "/").config() == {"shift_on_page": False}
+    assert EmulatorClient(emulator.endpoint_url + "/").config()["shift_on_page"] is False
     for bad in ("file:///etc/passwd", "127.0.0.1:80"):
         with pytest.raises(ValueError, match="http"):
             EmulatorClient(bad)
