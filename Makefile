@@ -50,8 +50,9 @@ types: venv
 	$(VENV)/bin/mypy -p archiver -p infra -p local -p bench -p tests
 	$(VENV)/bin/mypy app.py
 
+## Two pytest-xdist workers, one per core: ~125 s instead of ~185 s here; each worker has its own local stack.
 pytest: venv
-	$(PY) -m pytest -q -m "not slow and not network"
+	$(PY) -m pytest -q -n 2 -m "not slow and not network"
 
 ## What `make test` leaves out: the slow tests (reliability at size, repeated kills, the memory bound) and the
 ## one that needs the package registry (the real pip bundling of the Lambda asset).
