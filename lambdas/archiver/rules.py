@@ -146,3 +146,60 @@ MARGIN_SECONDS = Number(0.0, 900.0)
 READ_TIMEOUT_SECONDS = Number(1.0, 900.0)
 LIST_RESTARTS = WholeNumber(0, 10)
 ATTEMPTS = WholeNumber(1, 20)
+
+# --- The event-driven path: where exports land, and the quota both functions share ----------------------
+
+# `s3://bucket/` (the whole bucket) or `s3://bucket/prefix/`: the prefix in S3-safe characters, each segment
+# ending in "/". The same text is the `export_locations` context key and the EXPORT_LOCATIONS variable.
+EXPORT_LOCATION = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>(?:[A-Za-z0-9!_.'()-]+/)*)")
+EXPORT_LOCATIONS_FORM = (
+    "a comma-separated list of S3 locations such as 's3://my-exports/gamelift/,s3://other-bucket/' "
+    "(bucket, then an optional key prefix of letters, digits and !_.'()- segments each ending in '/'; "
+    "empty: the event-driven path is off)"
+)
+
+
+@dataclass(frozen=True)
+class ExportLocation:
+    """Where GameLift Streams writes export ZIPs: a bucket and a key prefix ('' = the whole bucket)."""
+
+    bucket: str
+    prefix: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def holds(self, bucket: str, key: str) -> bool:
+        return bucket == self.bucket and key.startswith(self.prefix)
+
+
+def export_locations(value: object) -> tuple[ExportLocation, ...]:
+    """Comma-separated `s3://bucket/prefix/` locations (or a JSON list of them), in order, without repeats."""
+    if isinstance(value, list | tuple):
+        parts = list(value)
+    elif isinstance(value, str):
+        parts = [part.strip() for part in value.split(",")] if value.strip() else []
+    else:
+        raise RuleError(EXPORT_LOCATIONS_FORM)
+    found: list[ExportLocation] = []
+    bad: list[str] = []
+    for part in parts:
+        text = part.strip() if isinstance(part, str) else part
+        match = EXPORT_LOCATION.fullmatch(text) if isinstance(text, str) else None
+        if match is None or any(segment in {".", ".."} for segment in match["prefix"].split("/")):
+            bad.append(repr(part))
+            continue
+        location = ExportLocation(match["bucket"], match["prefix"])
+        if location not in found:
+            found.append(location)
+    if bad:
+        raise RuleError(EXPORT_LOCATIONS_FORM, ", ".join(bad))
+    return tuple(found)
+
+
+# Receives of a message whose export the API still shows PENDING before the consumer lets it go
+# (`left_to_reconcile`); the queue's dead-letter redrive must allow more receives than this.
+PENDING_RECEIVES = WholeNumber(1, 100)
+# Follow-up invocations a run may chain when it runs out of time while listing (per scheduled run).
+CONTINUATIONS = WholeNumber(0, 1000)

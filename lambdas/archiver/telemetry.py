@@ -25,3 +25,26 @@ COUNTER_FIELDS = {
     DEFERRED: "deferred",
 }
 COUNTERS = tuple(COUNTER_FIELDS)
+
+# The event consumer (archiver.events): one datapoint per batch and outcome.
+EVENTS_ARCHIVED = "ExportEventsArchived"
+EVENTS_ALREADY_ARCHIVED = "ExportEventsAlreadyArchived"
+EVENTS_PENDING = "ExportEventsPending"  # export not yet SUCCEEDED: redelivered later
+EVENTS_LEFT_TO_RECONCILE = "ExportEventsLeftToReconcile"  # still PENDING after the bounded receives
+EVENTS_UNMATCHED = "ExportEventsUnmatched"  # outside EXPORT_LOCATIONS, or a key naming no session / another file
+EVENTS_SKIPPED = "ExportEventsSkipped"  # the session is in no source Region (404), or its export FAILED
+EVENTS_MALFORMED = "ExportEventsMalformed"  # not an S3 Object Created event
+EVENTS_FAILED = "ExportEventsFailed"  # throttling or 5xx after retries: redelivered
+RUN_CONTINUED = "RunContinued"  # the run ran out of time while listing and invoked a follow-up
+
+# The consumer's outcome (events.Outcome value) behind each metric.
+EVENT_OUTCOMES = {
+    EVENTS_ARCHIVED: "archived",
+    EVENTS_ALREADY_ARCHIVED: "already_archived",
+    EVENTS_PENDING: "pending",
+    EVENTS_LEFT_TO_RECONCILE: "left_to_reconcile",
+    EVENTS_UNMATCHED: "unmatched",
+    EVENTS_SKIPPED: "skipped",
+    EVENTS_MALFORMED: "malformed",
+    EVENTS_FAILED: "failed",
+}
