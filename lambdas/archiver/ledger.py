@@ -69,7 +69,9 @@ class Ledger:
 
         When botocore retries a PutItem whose first attempt took effect (its answer was lost), the retry finds
         the item this very call wrote: DynamoDB returns it (ReturnValuesOnConditionCheckFailure), and an item
-        equal to ours counts as ours.
+        equal to ours, found by a retry, counts as ours. Found by a first attempt, it is another writer's
+        (writers that read the same stored record make equal items): False, so each session counts
+        `archived` once however many writers race.
         """
         attributes = {name: {"S": value} for name, value in item.items()}
         attributes[LEDGER_PARTITION_KEY] = {"S": arn}
@@ -83,7 +85,8 @@ class Ledger:
             )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return bool(error.response.get("Item") == attributes)
+                retried = int(error.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0) > 0
+                return retried and error.response.get("Item") == attributes
             raise_if_fatal(error, f"PutItem on table {self.table_name}", _MISSING_TABLE)
             raise
         return True

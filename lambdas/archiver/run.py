@@ -23,20 +23,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from archiver import telemetry
+from archiver.archive import Archived, Archivist, ForeignRecord
 from archiver.budget import Budget, OutOfTime
 from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
 from archiver.ledger import Ledger, LedgerUnavailable
-from archiver.records import (
-    UNDATED_CREATED_AT,
-    Context,
-    SessionArn,
-    build_record,
-    created_at,
-    encode_record,
-    ledger_item,
-    object_key,
-    parse_session_arn,
-)
+from archiver.records import SessionArn, parse_session_arn
 from archiver.sessions import ListingFailed, SessionSource
 from archiver.settings import Settings
 from archiver.store import RecordStore
@@ -120,10 +111,9 @@ class RegionRun:
         self.source = source
         self.region = source.region
         self.ledger = ledger
-        self.store = store
         self.settings = settings
         self.budget = budget
-        self.now = now
+        self.archivist = Archivist(settings, ledger, store, now)
         self.counts = Counts()
         self._lock = threading.Lock()
         self._seen: set[str] = set()  # new sessions taken this run: grows with new, not with listed
@@ -279,23 +269,17 @@ class RegionRun:
             logger.exception("Session not archived (unexpected error)", extra={"session_arn": arn.arn})
 
     def _archive(self, arn: SessionArn, listed: Mapping[str, Any]) -> dict[str, int]:
-        """S3 first, DynamoDB second: the item exists only if the object does."""
+        """GetStreamSession (only it has the export's OutputUri), then the record and its item."""
         detail = self.source.get(arn)
         if detail is None:
             logger.info("Session vanished before it could be read", extra={"session_arn": arn.arn})
             return {"skipped": 1}
-        now = self.now()
-        created = created_at(detail, listed)
-        if created is None:  # never seen from AWS; keep the session rather than lose it
-            logger.warning("Session has no CreatedAt; keyed by the undated day", extra={"session_arn": arn.arn})
-            created = UNDATED_CREATED_AT
-        record = build_record(detail, Context(arn, now, self.settings.keep_environment_values))
-        key = object_key(self.settings.prefix, arn, created)
-        self.store.put(key, encode_record(record))
-        if self.ledger.mark_archived(arn.arn, ledger_item(record, key)):
-            logger.debug("Session archived", extra={"session_arn": arn.arn, "s3_key": key})
-            return {"archived": 1}
-        return {"already_archived": 1}
+        try:
+            outcome = self.archivist.archive(arn, detail, listed)
+        except ForeignRecord as conflict:
+            logger.error("Session not archived: its key holds another object", extra={"error": str(conflict)})
+            return {"failed": 1}
+        return {"archived": 1} if outcome is Archived.ARCHIVED else {"already_archived": 1}
 
 
 def run_archive(

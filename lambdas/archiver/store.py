@@ -1,4 +1,10 @@
-"""S3 adapter: one JSON object per session, under a key that a retry overwrites."""
+"""S3 adapter: one JSON object per session, written once: the first writer wins, later writers read it back.
+
+The event consumer and the scheduled reconciler may archive the same session at the same moment, and either
+may be retried or redelivered. `PutObject` with `If-None-Match: *` (S3 conditional writes) makes the first
+write the only one; a later writer gets `412 PreconditionFailed` and reads the stored record back, so the
+ledger item it writes is made from the record that S3 holds, never from its own copy.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,44 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from archiver.errors import raise_if_fatal
+from archiver.errors import error_code, raise_if_fatal
+
+_EXISTS = frozenset({"PreconditionFailed"})  # 412: an object is stored under the key already
 
 
 class RecordStore:
-    """The archive bucket. Writes are idempotent: same session, same key."""
+    """The archive bucket. A record, once stored, is never rewritten by the archiver."""
 
     def __init__(self, client: Any, bucket_name: str) -> None:
         self._client = client
         self.bucket_name = bucket_name
 
-    def put(self, key: str, body: bytes) -> None:
-        """Write one record; the bucket's default encryption applies."""
+    def put_once(self, key: str, body: bytes) -> bytes:
+        """Store `body` unless the key holds an object already; return what the key holds now.
+
+        The result is `body` itself when this call stored it. Otherwise it is the stored object: another
+        writer's record, or this very call's when botocore retried a write whose first answer was lost.
+        """
         try:
             self._client.put_object(
                 Bucket=self.bucket_name,
                 Key=key,
                 Body=body,
                 ContentType="application/json",
+                IfNoneMatch="*",
             )
         except ClientError as error:
-            raise_if_fatal(error, f"PutObject to bucket {self.bucket_name}")
+            if error_code(error) not in _EXISTS:
+                raise_if_fatal(error, f"PutObject to bucket {self.bucket_name}")
+                raise
+            return self.get(key)
+        return body
+
+    def get(self, key: str) -> bytes:
+        """One stored record's bytes."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket_name, Key=key)
+            return bytes(response["Body"].read())
+        except ClientError as error:
+            raise_if_fatal(error, f"GetObject from bucket {self.bucket_name}")
             raise

@@ -41,6 +41,27 @@ MUTANTS: tuple[Mutant, ...] = (
         "PutItem overwrites whatever another writer put",
     ),
     mutant(
+        "unconditional-record-put",
+        "store.py",
+        '                IfNoneMatch="*",\n',
+        "",
+        "PutObject overwrites the record another writer stored first",
+    ),
+    mutant(
+        "item-from-own-record-after-412",
+        "archive.py",
+        "            record = self._stored_record(arn, key, stored)\n",
+        "            self._stored_record(arn, key, stored)\n",
+        "after a 412 the ledger item is made from this writer's record, not the stored one",
+    ),
+    mutant(
+        "equal-item-always-ours",
+        "ledger.py",
+        '                return retried and error.response.get("Item") == attributes',
+        '                return error.response.get("Item") == attributes',
+        "a writer that loses the race counts the session archived too",
+    ),
+    mutant(
         "record-drops-output-uri",
         "records.py",
         '_api("ExportFilesMetadata", "OutputUri")',
@@ -56,9 +77,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     mutant(
         "key-varies-per-write",
-        "run.py",
+        "archive.py",
         "key = object_key(self.settings.prefix, arn, created)",
-        "key = object_key(self.settings.prefix, arn, now)",
+        "key = object_key(self.settings.prefix, arn, self.now())",
         "the S3 key from the archive time: a retry writes a second object",
     ),
     mutant(
@@ -70,11 +91,13 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     mutant(
         "ledger-before-s3",
-        "run.py",
-        "        self.store.put(key, encode_record(record))\n"
+        "archive.py",
+        "        stored = self.store.put_once(key, body)\n"
+        "        if stored != body:\n"
+        "            record = self._stored_record(arn, key, stored)\n"
         "        if self.ledger.mark_archived(arn.arn, ledger_item(record, key)):\n",
         "        marked = self.ledger.mark_archived(arn.arn, ledger_item(record, key))\n"
-        "        self.store.put(key, encode_record(record))\n"
+        "        self.store.put_once(key, body)\n"
         "        if marked:\n",
         "the DynamoDB item is written before the S3 object",
     ),
@@ -158,9 +181,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     mutant(
         "environment-opt-in-ignored",
-        "run.py",
-        "Context(arn, now, self.settings.keep_environment_values)",
-        "Context(arn, now)",
+        "archive.py",
+        "Context(arn, self.now(), self.settings.keep_environment_values)",
+        "Context(arn, self.now())",
         "KEEP_ENVIRONMENT_VARIABLE_VALUES=true has no effect",
     ),
     mutant(
@@ -179,9 +202,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     mutant(
         "undated-keyed-by-archive-day",
-        "run.py",
+        "archive.py",
         "            created = UNDATED_CREATED_AT\n",
-        "            created = now\n",
+        "            created = self.now()\n",
         "a session without CreatedAt gets a new key on every retry",
     ),
     mutant(
@@ -271,8 +294,8 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant(
         "metric-from-the-wrong-counter",
         "telemetry.py",
-        'ARCHIVED: "archived",',
-        'ARCHIVED: "new",',
+        '    ARCHIVED: "archived",',
+        '    ARCHIVED: "new",',
         "SessionsArchived reports the new count",
     ),
     mutant(

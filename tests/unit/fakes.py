@@ -11,6 +11,7 @@ set number of fake seconds) and by whatever sleeps on it, so budgets and pacing 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import threading
 import weakref
@@ -23,6 +24,7 @@ import boto3
 from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from botocore.response import StreamingBody
 
 from archiver.budget import Budget
 from archiver.ledger import Ledger
@@ -480,7 +482,7 @@ class FakeDynamoDB(FakeService):
 
 
 class FakeS3(FakeService):
-    """PutObject into buckets kept as dicts of key -> bytes."""
+    """PutObject (with If-None-Match: *) and GetObject on buckets kept as dicts of key -> bytes."""
 
     service_id = "s3"
 
@@ -500,13 +502,24 @@ class FakeS3(FakeService):
         Key: str,  # noqa: N803
         Body: bytes | Any = b"",  # noqa: N803
         ContentType: str | None = None,  # noqa: N803
+        IfNoneMatch: str | None = None,  # noqa: N803
         **_: Any,
     ) -> dict[str, Any]:
         if Bucket not in self.buckets:
             raise AwsError("NoSuchBucket", 404, "The specified bucket does not exist")
+        if IfNoneMatch == "*" and Key in self.buckets[Bucket]:
+            raise AwsError("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
         self.buckets[Bucket][Key] = Body if isinstance(Body, bytes) else Body.read()
         self.content_types[Key] = ContentType
         return {"ETag": '"fake"'}
+
+    def get_object(self, region: str, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        if Bucket not in self.buckets:
+            raise AwsError("NoSuchBucket", 404, "The specified bucket does not exist")
+        if Key not in self.buckets[Bucket]:
+            raise AwsError("NoSuchKey", 404, "The specified key does not exist.")
+        body = self.buckets[Bucket][Key]
+        return {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)}
 
 
 @dataclass

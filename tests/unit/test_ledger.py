@@ -118,11 +118,29 @@ def test_a_put_that_finds_its_own_item_is_ours_and_another_writers_is_not() -> N
     ledger = ledger_over(ddb, FakeClock())
     arn = session_arn(1)
     assert ledger.mark_archived(arn, OURS) is True
-    assert ledger.mark_archived(arn, dict(OURS)) is True  # a retry of the same write whose answer was lost
+    # an equal item found by a first attempt: another writer made it from the same stored record
+    assert ledger.mark_archived(arn, dict(OURS)) is False
     assert ledger.mark_archived(arn, {**OURS, "archived_at": "2026-12-01 10:15:00.000"}) is False  # a later run
     assert ledger.mark_archived(arn, {"s3_key": OURS["s3_key"]}) is False  # fewer attributes: not ours either
     assert ddb.items()[arn] == {KEY_ATTRIBUTE: arn, **OURS}  # the first write stays
     assert len(ddb.calls("PutItem")) == 4
+
+
+@pytest.mark.parametrize(("retries", "ours"), [(1, True), (0, False)])
+def test_an_equal_item_is_ours_only_when_a_retry_found_it(retries: int, ours: bool) -> None:
+    """botocore retried a PutItem whose first attempt took effect (its answer was lost): the retry finds it."""
+    client = real_client("dynamodb")
+    arn = session_arn(1)
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "put_item",
+            "ConditionalCheckFailedException",
+            "The conditional request failed",
+            400,
+            response_meta={"RetryAttempts": retries},
+            modeled_fields={"Item": stored(arn, **OURS)},
+        )
+        assert Ledger(client, TABLE).mark_archived(arn, OURS) is ours
 
 
 def test_a_failed_condition_without_the_old_item_is_not_ours() -> None:

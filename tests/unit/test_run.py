@@ -15,10 +15,10 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from archiver.budget import OutOfTime
-from archiver.records import REDACTED, UNDATED_CREATED_AT, object_key, parse_session_arn
+from archiver.records import REDACTED, UNDATED_CREATED_AT, ledger_item, object_key, parse_session_arn
 from archiver.run import Counts
 
-from .fakes import OTHER_REGION, REGION, World, session_arn
+from .fakes import BUCKET, KEY_ATTRIBUTE, OTHER_REGION, REGION, World, session_arn
 
 DATA_PATH = ("GetStreamSession", "PutObject", "PutItem")
 
@@ -203,23 +203,25 @@ def test_a_failed_s3_write_leaves_no_item_and_the_next_run_archives_it() -> None
     assert world.archived() == set(arns)
 
 
-def test_a_failed_dynamodb_put_keeps_the_object_and_a_later_run_overwrites_the_same_key() -> None:
+def test_a_failed_dynamodb_put_keeps_the_object_and_a_later_run_completes_it_from_the_stored_record() -> None:
     world = World()
     arns = world.gls.add_sessions(3)
     world.ddb.fail("PutItem", "InternalServerError", 500, when=about(arns[1]))
     first = world.region_run().run()
     assert first.counts.failed == 1 and arns[1] not in world.ddb.items()
-    keys = set(world.s3.objects())
-    assert key_of(world, arns[1]) in keys
+    key = key_of(world, arns[1])
+    stored = world.s3.buckets[BUCKET][key]
 
-    world.clock.advance(3 * 86_400)  # days later: another archived_at, the same key
+    world.clock.advance(3 * 86_400)  # days later: the same key; the record written then is kept
     second = world.region_run().run()
 
     assert second.counts.archived == 1
-    assert set(world.s3.objects()) == keys
+    assert world.s3.buckets[BUCKET][key] == stored  # never rewritten
     puts = [c.params["Key"] for c in world.s3.calls("PutObject") if about(arns[1])(c.params)]
-    assert puts == [key_of(world, arns[1])] * 2
-    assert world.ddb.items()[arns[1]]["archived_at"] == "2026-12-01 05:00:00.000"
+    assert puts == [key] * 2  # the second one refused (412), then read back
+    record = json.loads(stored)
+    assert world.ddb.items()[arns[1]]["archived_at"] == record["archived_at"]  # the item equals the stored record
+    assert ledger_item(record, key) | {KEY_ATTRIBUTE: arns[1]} == world.ddb.items()[arns[1]]
 
 
 @pytest.mark.parametrize(
