@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from archiver import rules
-from archiver.rules import RuleError
+from archiver.rules import ExportLocation, RuleError
 
 T = TypeVar("T")
 
@@ -37,6 +37,19 @@ class Settings:
     max_list_restarts: int = 3
     max_attempts: int = 5
     read_timeout_seconds: float = 10.0
+    # The event-driven path (archiver.events): where exports land; empty in the scheduled function's
+    # environment unless the stack sets it (the consumer requires it, see `require_export_locations`).
+    export_locations: tuple[ExportLocation, ...] = ()
+    max_pending_receives: int = 5
+    max_continuations: int = 0  # follow-up invocations a scheduled run may chain (0: none)
+
+    def require_export_locations(self) -> tuple[ExportLocation, ...]:
+        """The consumer's locations: it cannot tell an export from any other object without them."""
+        if not self.export_locations:
+            raise ConfigError(
+                f"EXPORT_LOCATIONS is required for the event consumer: set it to {rules.EXPORT_LOCATIONS_FORM}."
+            )
+        return self.export_locations
 
 
 def _malformed(name: str, raw: str, error: RuleError) -> ConfigError:
@@ -97,6 +110,14 @@ def _prefix(env: Mapping[str, str]) -> str:
         raise _malformed("ARCHIVE_PREFIX", prefix, error) from None
 
 
+def _export_locations(env: Mapping[str, str]) -> tuple[ExportLocation, ...]:
+    raw = env.get("EXPORT_LOCATIONS", "").strip()
+    try:
+        return rules.export_locations(raw)
+    except RuleError as error:
+        raise ConfigError(f"EXPORT_LOCATIONS={raw!r} is malformed ({error.found}): expected {error.form}.") from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the environment; raise ConfigError on the first bad value."""
     env = os.environ if env is None else env
@@ -114,4 +135,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_list_restarts=_optional(env, "MAX_LIST_RESTARTS", 3, rules.LIST_RESTARTS.parse),
         max_attempts=_optional(env, "MAX_ATTEMPTS", 5, rules.ATTEMPTS.parse),
         read_timeout_seconds=_optional(env, "READ_TIMEOUT_SECONDS", 10.0, rules.READ_TIMEOUT_SECONDS.parse),
+        export_locations=_export_locations(env),
+        max_pending_receives=_optional(env, "MAX_PENDING_RECEIVES", 5, rules.PENDING_RECEIVES.parse),
+        max_continuations=_optional(env, "MAX_CONTINUATIONS", 0, rules.CONTINUATIONS.parse),
     )
