@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -12,6 +14,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
+from archiver.budget import OutOfTime
 from archiver.errors import FatalError
 from archiver.ratelimit import TokenBucket
 from archiver.records import parse_session_arn
@@ -150,6 +153,106 @@ def test_listing_stops_when_the_run_says_so() -> None:
     asked = iter([True, True, False])
     assert len(list(source.pages(lambda: next(asked)))) == 2
     assert len(gls.calls("ListStreamSessionsByAccount")) == 2  # the third page is never asked for
+
+
+def test_a_listing_that_reaches_its_end_leaves_no_position_and_takes_no_token_after_the_last_page(
+    stubbed: Any,
+) -> None:
+    source, stubber, lists, _ = stubbed
+    stubber.add_response("list_stream_sessions_by_account", page(1, token="t1"), FIRST)
+    stubber.add_response("list_stream_sessions_by_account", page(2, token="t2"), after("t1"))
+    stubber.add_response("list_stream_sessions_by_account", page(3), after("t2"))
+    pages = source.pages(lambda: True)
+    assert arns([next(pages)]) == [[session_arn(1)]]
+    assert source.position == "t1"  # the page of t1 is the first one not yet listed
+    assert arns(list(pages)) == [[session_arn(2)], [session_arn(3)]]
+    assert source.position is None
+    assert lists.acquired == 3  # one token per request sent: none waited for after the last page
+
+
+def test_a_listing_resumes_at_its_start_token(stubbed: Any) -> None:
+    source, stubber, _, _ = stubbed
+    stubber.add_response("list_stream_sessions_by_account", page(5, token="t6"), after("t5"))
+    stubber.add_response("list_stream_sessions_by_account", page(6), after("t6"))
+    assert arns(list(source.pages(lambda: True, start_token="t5"))) == [[session_arn(5)], [session_arn(6)]]
+    assert source.position is None
+    assert source.restarts == 0
+
+
+def test_a_start_token_that_is_itself_base64_json_reaches_the_api_unchanged(stubbed: Any) -> None:
+    """The emulator's tokens are base64 JSON, and AWS's may be: botocore must not decode one into parameters."""
+    source, stubber, _, _ = stubbed
+    token = base64.b64encode(json.dumps({"f": "a1b2", "k": [1.5, "x", "y"]}).encode()).decode()
+    stubber.add_response("list_stream_sessions_by_account", page(5), after(token))
+    assert arns(list(source.pages(lambda: True, start_token=token))) == [[session_arn(5)]]
+
+
+def test_a_stopped_listing_leaves_the_token_of_the_next_page_and_resuming_there_loses_and_repeats_nothing() -> None:
+    gls = FakeGameLiftStreams()
+    every = gls.add_sessions(350)
+    clock = FakeClock()
+    source = SessionSource(gls.client(), REGION, CountingBucket(clock), CountingBucket(clock), max_restarts=3)
+    asked = iter([True, True, False])
+    first = [entry["Arn"] for items in source.pages(lambda: next(asked)) for entry in items]
+    assert len(first) == 200
+    position = source.position
+    assert position is not None
+    assert len(gls.calls("ListStreamSessionsByAccount")) == 2  # the page of `position` was never asked for
+
+    rest = [entry["Arn"] for items in source.pages(lambda: True, start_token=position) for entry in items]
+    assert first + rest == every  # the fake lists in the order the sessions were added: each exactly once
+    assert gls.calls("ListStreamSessionsByAccount")[2].params["NextToken"] == position
+    assert source.position is None
+
+
+def test_a_listing_stopped_before_its_first_page_keeps_its_start_token() -> None:
+    gls = FakeGameLiftStreams()
+    gls.add_sessions(10)
+    clock = FakeClock()
+    source = SessionSource(gls.client(), REGION, CountingBucket(clock), CountingBucket(clock), max_restarts=3)
+    assert list(source.pages(lambda: False, start_token="next-5")) == []
+    assert source.position == "next-5"
+    assert list(source.pages(lambda: False)) == []
+    assert source.position is None  # no token received: the next listing starts at the first page
+    assert gls.calls("ListStreamSessionsByAccount") == []
+
+
+def test_a_request_cut_off_by_the_budget_leaves_the_token_of_the_page_it_asked_for() -> None:
+    gls = FakeGameLiftStreams()
+    gls.add_sessions(350)
+    clock = FakeClock()
+    source = SessionSource(gls.client(), REGION, CountingBucket(clock), CountingBucket(clock), max_restarts=3)
+    gls.fail(
+        "ListStreamSessionsByAccount",
+        exception=OutOfTime("ListStreamSessionsByAccount not sent"),
+        when=lambda params: params.get("NextToken") == "next-200",
+    )
+    pages = source.pages(lambda: True)
+    assert [len(items) for items in (next(pages), next(pages))] == [100, 100]
+    with pytest.raises(OutOfTime):
+        next(pages)
+    assert source.position == "next-200"
+
+
+def test_an_expired_start_token_restarts_from_the_first_page(stubbed: Any) -> None:
+    source, stubber, _, _ = stubbed  # max_restarts=2
+    stubber.add_client_error("list_stream_sessions_by_account", "ValidationException", "expired", 400, after("old"))
+    stubber.add_response("list_stream_sessions_by_account", page(1, token="t1"), FIRST)
+    stubber.add_response("list_stream_sessions_by_account", page(2), after("t1"))
+    assert arns(list(source.pages(lambda: True, start_token="old"))) == [[session_arn(1)], [session_arn(2)]]
+    assert source.restarts == 1
+    assert source.position is None
+
+
+def test_an_expired_start_token_counts_against_the_restart_bound(stubbed: Any) -> None:
+    source, stubber, _, _ = stubbed  # max_restarts=2
+    stubber.add_client_error("list_stream_sessions_by_account", "ValidationException", "expired", 400, after("old"))
+    for _ in range(2):
+        stubber.add_response("list_stream_sessions_by_account", page(1, token="t1"), FIRST)
+        stubber.add_client_error("list_stream_sessions_by_account", "ValidationException", "expired", 400, after("t1"))
+    with pytest.raises(ListingFailed, match="NextToken rejected 3 times"):
+        list(source.pages(lambda: True, start_token="old"))
+    assert source.restarts == 2
 
 
 def test_malformed_pages_yield_only_the_items_that_are_objects() -> None:
