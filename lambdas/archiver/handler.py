@@ -8,11 +8,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from archiver import telemetry
+from archiver import continuation, telemetry
 from archiver.budget import Budget, request_reserve_seconds
-from archiver.run import run_archive
+from archiver.run import RunReport, run_archive
 from archiver.settings import ConfigError
-from archiver.wiring import wiring
+from archiver.wiring import Wiring, wiring
 
 logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
@@ -36,11 +36,39 @@ def _prewarm() -> None:
 _prewarm()
 
 
+def _follow_up(
+    wired: Wiring, context: Any, chain: continuation.Chain | None, report: RunReport
+) -> dict[str, Any] | None:
+    """Invoke a follow-up for the Regions this run left unfinished, within the chain's bound."""
+    unfinished = report.unfinished
+    if not unfinished:
+        return None
+    link = (chain.link if chain is not None else 0) + 1
+    state: dict[str, Any] = {"link": link, "regions": sorted(unfinished), "invoked": False}
+    function_arn = getattr(context, "invoked_function_arn", None)
+    if link > wired.settings.max_continuations or not isinstance(function_arn, str):
+        logger.warning(
+            "Listing not finished and no follow-up allowed; the next scheduled run starts again",
+            extra={"continuation": state, "max_continuations": wired.settings.max_continuations},
+        )
+        return state
+    try:
+        wired.invoker.invoke(function_arn, continuation.event(link, unfinished))
+    except Exception as error:  # the next scheduled run covers it: report, never fail the run for it
+        logger.error("Follow-up invocation failed", extra={"continuation": state, "error": repr(error)[:500]})
+        return state
+    state["invoked"] = True
+    metrics.add_metric(name=telemetry.RUN_CONTINUED, unit=MetricUnit.Count, value=1)
+    logger.info("Listing goes on in a follow-up invocation", extra={"continuation": state})
+    return state
+
+
 @logger.inject_lambda_context(clear_state=True)  # keys of the previous (warm) invocation must not leak
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Archive every new session whose exported files succeeded. Accepts a scheduled event or `{}`."""
+    """Archive every new session whose exported files succeeded. Accepts a scheduled event, `{}`, or a
+    follow-up's event (`archiver.continuation`: only the unfinished Regions, each from its position)."""
     try:
         wired = wiring()
     except ConfigError as error:
@@ -48,15 +76,23 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         raise
     if isinstance(event, dict) and event.get("id"):
         logger.append_keys(event_id=str(event["id"])[:100])
+    chain = continuation.parse(event)
+    if chain is not None:
+        logger.append_keys(continuation_link=chain.link)
     settings = wired.settings
     reserve = request_reserve_seconds(settings.read_timeout_seconds)
     budget = Budget.from_context(context, settings.safety_margin_seconds, reserve)
     wired.cutoff.budget = budget
     try:
-        report = run_archive(settings, wired.sources, wired.ledger, wired.store, budget)
+        report = run_archive(
+            settings, wired.sources, wired.ledger, wired.store, budget, chain.regions if chain else None
+        )
     finally:
         wired.cutoff.budget = None
     summary = report.as_dict()
+    follow_up = _follow_up(wired, context, chain, report)
+    if follow_up is not None or chain is not None:  # this run's place in its chain (0: scheduled), what follows
+        summary["continuation"] = {"link": chain.link if chain else 0, "follow_up": follow_up}
     total = report.total
     for name, field in telemetry.COUNTER_FIELDS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(total, field))

@@ -56,6 +56,13 @@ class Counts:
             setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a follow-up invocation goes on listing a Region: the page of `token` (None: the first page)."""
+
+    token: str | None
+
+
 @dataclass
 class RegionReport:
     region: str
@@ -63,6 +70,7 @@ class RegionReport:
     duration_ms: int = 0
     list_restarts: int = 0
     error: str | None = None
+    resume: Resume | None = None  # set when the run ran out of time with this Region unfinished
 
 
 @dataclass
@@ -80,6 +88,11 @@ class RunReport:
     @property
     def errors(self) -> list[str]:
         return [f"{r.region}: {r.error}" for r in self.regions if r.error]
+
+    @property
+    def unfinished(self) -> dict[str, Resume]:
+        """The Regions a follow-up invocation should go on with (none that failed)."""
+        return {r.region: r.resume for r in self.regions if r.resume is not None and not r.error}
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-serialisable summary the handler returns and logs."""
@@ -107,6 +120,7 @@ class RegionRun:
         settings: Settings,
         budget: Budget,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        start: Resume | None = None,
     ) -> None:
         self.source = source
         self.region = source.region
@@ -118,8 +132,13 @@ class RegionRun:
         self._lock = threading.Lock()
         self._seen: set[str] = set()  # new sessions taken this run: grows with new, not with listed
         self._fatal: str | None = None
-        # Compact entries (ARN, listed CreatedAt): the full list item is not kept once a page is checked.
-        self._pending: queue.Queue[tuple[str, Any] | None] = queue.Queue(PENDING_LIMIT)
+        # Compact entries (ARN, listed CreatedAt, page): the full list item is not kept once a page is checked.
+        self._pending: queue.Queue[tuple[str, Any, int] | None] = queue.Queue(PENDING_LIMIT)
+        # For a follow-up invocation: the token that fetched each page (~100 bytes a page, one page a 100
+        # listed), and the first page with a session this run did not get to.
+        self._start = start
+        self._page_tokens: list[str | None] = []
+        self._first_deferred: int | None = None
         self._page_slots = threading.BoundedSemaphore(PAGES_IN_FLIGHT)
 
     def _count(self, **deltas: int) -> None:
@@ -136,6 +155,23 @@ class RegionRun:
     def keep_going(self) -> bool:
         return self._fatal is None and not self.budget.expired()
 
+    def _defer(self, page: int, sessions: int = 1) -> None:
+        """Count sessions left for later because the time ran out, and remember the earliest page they are on."""
+        with self._lock:
+            self.counts.deferred += sessions
+            if self._first_deferred is None or page < self._first_deferred:
+                self._first_deferred = page
+
+    def _resume(self, listing_done: bool) -> Resume | None:
+        """Where a follow-up goes on: the first page with a deferred session, else the first page not listed."""
+        if self._fatal is not None:
+            return None
+        if self._first_deferred is not None:
+            return Resume(self._page_tokens[self._first_deferred])
+        if not listing_done:
+            return Resume(self.source.position)
+        return None
+
     def run(self) -> RegionReport:
         started = time.monotonic()
         error: str | None = None
@@ -146,10 +182,17 @@ class RegionRun:
         for worker in workers:
             worker.start()
         dedup = ThreadPoolExecutor(1, thread_name_prefix=f"dedup-{self.region}")
+        start_token = self._start.token if self._start is not None else None
+        listing_done = False
         try:
-            for items in self.source.pages(self.keep_going):
+            fetched_by = start_token  # the token that fetched the page the listing yields next
+            for items in self.source.pages(self.keep_going, start_token):
                 self._page_slots.acquire()
-                dedup.submit(self._dedup_page, items)
+                self._page_tokens.append(fetched_by)
+                dedup.submit(self._dedup_page, items, len(self._page_tokens) - 1)
+                fetched_by = self.source.position
+            # Ended, not stopped: no position after a page, or (no page at all) not stopped by the budget.
+            listing_done = self.source.position is None and (bool(self._page_tokens) or self.keep_going())
         except FatalError as fatal:
             self._fail(fatal)
         except OutOfTime:
@@ -175,6 +218,7 @@ class RegionRun:
             duration_ms=round((time.monotonic() - started) * 1000),
             list_restarts=self.source.restarts,
             error=self._fatal or error,
+            resume=None if error else self._resume(listing_done),
         )
 
     def _usable(self, items: Sequence[Mapping[str, Any]]) -> list[tuple[SessionArn, Mapping[str, Any]]]:
@@ -196,7 +240,7 @@ class RegionRun:
             usable.append((arn, item))
         return usable
 
-    def _dedup_page(self, items: list[dict[str, Any]]) -> None:
+    def _dedup_page(self, items: list[dict[str, Any]], page: int) -> None:
         try:
             self._count(listed=len(items))
             if self._fatal is not None:
@@ -213,7 +257,7 @@ class RegionRun:
                 self._fail(fatal)
                 return
             except OutOfTime:
-                self._count(deferred=len(candidates))
+                self._defer(page, len(candidates))
                 return
             except (LedgerUnavailable, *TRANSIENT_ERRORS) as failure:
                 self._count(failed=len(candidates))
@@ -229,9 +273,9 @@ class RegionRun:
                 self._seen.add(arn.arn)
                 self._count(new=1)
                 if not self.keep_going():
-                    self._count(deferred=1)
+                    self._defer(page)
                     continue
-                self._pending.put((arn.arn, item.get("CreatedAt")))  # blocks only past PENDING_LIMIT
+                self._pending.put((arn.arn, item.get("CreatedAt"), page))  # blocks only past PENDING_LIMIT
         except Exception as bug:  # never lose one silently inside an executor
             logger.exception("Unexpected error while checking a page", extra={"region": self.region})
             self._fail(FatalError(f"unexpected error while checking a page: {bug!r}"))
@@ -241,19 +285,19 @@ class RegionRun:
     def _work(self) -> None:
         """A worker: archive queued sessions until the stop marker."""
         while (entry := self._pending.get()) is not None:
-            arn_text, listed_created_at = entry
+            arn_text, listed_created_at, page = entry
             arn = parse_session_arn(arn_text)
             if arn is not None:  # always: it was parsed before it was queued
-                self._archive_one(arn, {"CreatedAt": listed_created_at})
+                self._archive_one(arn, {"CreatedAt": listed_created_at}, page)
 
-    def _archive_one(self, arn: SessionArn, listed: Mapping[str, Any]) -> None:
+    def _archive_one(self, arn: SessionArn, listed: Mapping[str, Any], page: int) -> None:
         try:
             if not self.keep_going():
-                self._count(deferred=1)
+                self._defer(page)
                 return
             self._count(**self._archive(arn, listed))
         except OutOfTime:
-            self._count(deferred=1)
+            self._defer(page)
             logger.info("Session cut off by the time budget; next run", extra={"session_arn": arn.arn})
         except FatalError as fatal:
             self._fail(fatal)
@@ -288,9 +332,18 @@ def run_archive(
     ledger: Ledger,
     store: RecordStore,
     budget: Budget,
+    resume: Mapping[str, Resume] | None = None,
 ) -> RunReport:
-    """Run every source Region in parallel, each with its own pipeline and the shared budget."""
+    """Run every source Region in parallel, each with its own pipeline and the shared budget; with `resume`
+    (a follow-up invocation), only those Regions, each from its position."""
     started = time.monotonic()
+    if resume is not None:
+        sources = [source for source in sources if source.region in resume]
+    starts = resume or {}
+
+    def region_run(source: SessionSource) -> RegionReport:
+        return RegionRun(source, ledger, store, settings, budget, start=starts.get(source.region)).run()
+
     with ThreadPoolExecutor(max(1, len(sources)), thread_name_prefix="region") as regions:
-        reports = list(regions.map(lambda s: RegionRun(s, ledger, store, settings, budget).run(), sources))
+        reports = list(regions.map(region_run, sources))
     return RunReport(regions=reports, duration_ms=round((time.monotonic() - started) * 1000))

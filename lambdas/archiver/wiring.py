@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 
 from archiver.budget import CONNECT_TIMEOUT_SECONDS, RequestCutoff
+from archiver.continuation import INVOKE_CONFIG, Invoker
 from archiver.ledger import Ledger
 from archiver.ratelimit import TokenBucket
 from archiver.sessions import SessionSource
@@ -31,6 +32,7 @@ class Wiring:
     ledger: Ledger
     store: RecordStore
     cutoff: RequestCutoff
+    invoker: Invoker  # follow-up invocations of the scheduled function (its client built on first use)
 
 
 def wire(settings: Settings) -> Wiring:
@@ -66,6 +68,7 @@ def wire(settings: Settings) -> Wiring:
         ledger=Ledger(client("dynamodb"), settings.table_name),
         store=RecordStore(client("s3"), settings.bucket_name),
         cutoff=cutoff,
+        invoker=Invoker(lambda: session.client("lambda", config=INVOKE_CONFIG)),
     )
 
 

@@ -522,6 +522,28 @@ class FakeS3(FakeService):
         return {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)}
 
 
+class FakeLambda(FakeService):
+    """Invoke: asynchronous invocations recorded (FunctionName, decoded payload), never run."""
+
+    service_id = "lambda"
+
+    def __init__(self, log: CallLog | None = None, clock: FakeClock | None = None) -> None:
+        super().__init__(log, clock)
+        self.invoked: list[tuple[str, Any]] = []
+
+    def invoke(
+        self,
+        region: str,
+        FunctionName: str,  # noqa: N803
+        InvocationType: str = "RequestResponse",  # noqa: N803
+        Payload: bytes | Any = b"",  # noqa: N803
+        **_: Any,
+    ) -> dict[str, Any]:
+        body = Payload if isinstance(Payload, bytes) else Payload.read()
+        self.invoked.append((FunctionName, json.loads(body or b"{}")))
+        return {"StatusCode": 202 if InvocationType == "Event" else 200}
+
+
 @dataclass
 class World:
     """One test's in-memory AWS (one clock, one call log) and the archiver's adapters over it."""
@@ -531,12 +553,14 @@ class World:
     gls: FakeGameLiftStreams = field(init=False)
     ddb: FakeDynamoDB = field(init=False)
     s3: FakeS3 = field(init=False)
+    lambda_: FakeLambda = field(init=False)
     limiters: dict[str, CountingBucket] = field(default_factory=dict)  # "list/<region>", "get/<region>"
 
     def __post_init__(self) -> None:
         self.gls = FakeGameLiftStreams(self.log, self.clock)
         self.ddb = FakeDynamoDB(self.log, self.clock)
         self.s3 = FakeS3(self.log, self.clock)
+        self.lambda_ = FakeLambda(self.log, self.clock)
 
     def settings(self, regions: Sequence[str] = (REGION,), **overrides: Any) -> Settings:
         values: dict[str, Any] = {

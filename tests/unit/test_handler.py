@@ -60,7 +60,7 @@ def container(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lambda]:
     def in_memory_session(*args: Any, **kwargs: Any) -> boto3.session.Session:
         running.sessions += 1
         session = real_session(*args, **kwargs)
-        for fake in (running.world.gls, running.world.ddb, running.world.s3):
+        for fake in (running.world.gls, running.world.ddb, running.world.s3, running.world.lambda_):
             fake.attach(session.events)
         return session
 
