@@ -1,0 +1,163 @@
+"""`make bench-overhead`: the reconcile run's fixed overhead, measured as a new user would see it.
+
+One point (N sessions listed, k of them new), the Lambda's DEFAULT pacing (LIST/GET_RATE_PER_SECOND and
+MAX_CONCURRENCY left unset, as a new user leaves them), against the quota-enforcing emulator in processes
+mode (bench.run's stack: 20/s per API and Region, 40 ms GameLift Streams latency, 10 ms DynamoDB/S3
+latency), several times, each on fresh servers and in a fresh process (bench.programs, the way `make bench`
+runs the handler).
+
+Per repetition: the handler invocation's wall time (what `make bench` reports), the whole process's (start,
+imports, client creation, the invocation, exit), the calls the servers saw and the throttles the emulator
+counted. The floor is the run's own pace: max(k / get rate, pages / list rate, pages x page latency), with
+the page latency the injected one (a lower bound: parsing is not counted). The target is judged on the
+handler's median (the process's is printed beside it: in Lambda, imports and clients are the INIT phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from archiver.settings import Settings, load_settings
+from bench import programs
+from bench.results import expected_calls, pages_of
+from bench.run import BUCKET, REGION, TABLE, Config, bench_stack, program_env, server_calls
+
+PACING_VARIABLES = ("LIST_RATE_PER_SECOND", "GET_RATE_PER_SECOND", "MAX_CONCURRENCY")
+TARGET_RATIO = 1.05
+
+
+@dataclass
+class Repetition:
+    handler_s: float  # the invocation alone (imports and clients before it, in the process's INIT)
+    process_s: float  # spawn -> exit of the fresh process: interpreter, imports, clients, invocation, exit
+    load: float  # 1-minute load average when the repetition started
+    calls: dict[str, int]
+    throttled: int
+    archived: int
+
+
+def floors(settings: Settings, sessions: int, new: int, gls_latency_s: float) -> tuple[float, float]:
+    """(the run's floor, the listing's floor) at the run's own pace."""
+    pages = pages_of(sessions)
+    listing = max(pages / settings.list_rate_per_second, pages * gls_latency_s)
+    return max(new / settings.get_rate_per_second, listing), listing
+
+
+def default_settings() -> Settings:
+    """The settings the Lambda reads when the pacing variables are left unset (its defaults, not retyped)."""
+    return load_settings({"ARCHIVE_TABLE_NAME": TABLE, "ARCHIVE_BUCKET_NAME": BUCKET, "AWS_REGION": REGION})
+
+
+def repeat_once(config: Config, sessions: int, new: int, log_dir: Path, name: str) -> Repetition:
+    with bench_stack(config, sessions, new) as stack:
+        env = {k: v for k, v in program_env(stack, config).items() if k not in PACING_VARIABLES}
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
+        measured = programs.run_archiver(env, log_dir, name)
+        process_s = time.perf_counter() - started
+        counts, throttled = server_calls(stack)
+    return Repetition(
+        handler_s=measured.seconds,
+        process_s=process_s,
+        load=load,
+        calls=dict(sorted(counts.items())),
+        throttled=sum(throttled.values()),
+        archived=int(measured.report.get("total", {}).get("archived", 0)),
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1_200, help="N listed")
+    parser.add_argument("--new", type=int, default=200, help="k of them not archived yet")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--quota", type=float, default=Config.quota, help="emulator quota, requests/s per API")
+    parser.add_argument("--gls-latency-ms", type=float, default=Config.gls_latency_ms)
+    parser.add_argument("--backend-latency-ms", type=float, default=Config.backend_latency_ms)
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Measured:
+    floor_s: float
+    listing_floor_s: float
+    repetitions: list[Repetition]
+    wrong: list[str]  # repetitions that did not do exactly the minimal work
+
+    @property
+    def handler_s(self) -> float:
+        return statistics.median(r.handler_s for r in self.repetitions)
+
+    @property
+    def process_s(self) -> float:
+        return statistics.median(r.process_s for r in self.repetitions)
+
+    @property
+    def throttled(self) -> int:
+        return sum(r.throttled for r in self.repetitions)
+
+    @property
+    def holds(self) -> bool:
+        return self.handler_s / self.floor_s <= TARGET_RATIO and self.throttled == 0 and not self.wrong
+
+
+def measure(args: argparse.Namespace) -> Measured:
+    """Every repetition, printed as it ends."""
+    config = Config(quota=args.quota, gls_latency_ms=args.gls_latency_ms, backend_latency_ms=args.backend_latency_ms)
+    settings = default_settings()
+    floor, listing = floors(settings, args.sessions, args.new, config.gls_latency_ms / 1000)
+    print(
+        f"N={args.sessions:,} k={args.new:,}, quota {config.quota:g}/s, latency {config.gls_latency_ms:g} ms / "
+        f"{config.backend_latency_ms:g} ms, default pacing ({settings.list_rate_per_second:g}/s lists, "
+        f"{settings.get_rate_per_second:g}/s gets, {settings.max_concurrency} at once): "
+        f"floor {floor:.2f} s (listing {listing:.2f} s)",
+        flush=True,
+    )
+    measured = Measured(floor, listing, [], [])
+    expected = expected_calls(args.sessions, args.new)
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as logs:
+        for n in range(1, args.repetitions + 1):
+            rep = repeat_once(config, args.sessions, args.new, Path(logs), f"overhead-{n}")
+            measured.repetitions.append(rep)
+            print(
+                f"[{n}/{args.repetitions}] handler {rep.handler_s:.2f} s ({rep.handler_s / floor:.3f} x floor), "
+                f"process {rep.process_s:.2f} s ({rep.process_s / floor:.3f} x), throttled {rep.throttled}, "
+                f"archived {rep.archived}, load {rep.load:.2f}",
+                flush=True,
+            )
+            if {k: rep.calls.get(k, 0) for k in expected} != expected or rep.archived != args.new:
+                measured.wrong.append(f"repetition {n}: archived {rep.archived}, calls {rep.calls}")
+    return measured
+
+
+def summary(measured: Measured) -> str:
+    """The medians against the floor, and the target's verdict."""
+    floor, reps = measured.floor_s, measured.repetitions
+    handler, process = measured.handler_s, measured.process_s
+    lines = [
+        f"median of {len(reps)}: handler {handler:.2f} s = {handler / floor:.3f} x floor "
+        f"({handler - floor:+.2f} s), process {process:.2f} s = {process / floor:.3f} x floor "
+        f"({process - floor:+.2f} s); throttled {measured.throttled}; "
+        f"loads {', '.join(f'{r.load:.2f}' for r in reps)}"
+    ]
+    lines += [f"NOT the minimal work: {line}" for line in measured.wrong]
+    verdict = "holds" if measured.holds else "MISSED"
+    lines.append(f"target: handler <= {TARGET_RATIO} x floor, 0 throttled, minimal calls: {verdict}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    print(summary(measure(parse_args(argv))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
