@@ -62,9 +62,18 @@ class EmulatorClient(control_api.ControlClient):
             body["region"] = region
         return dict(self.call("POST", "/_emulator/sessions", body))
 
+    def start(self, region: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Start one live session (ACTIVE, streaming, no export yet; `fields` override as in add()): what
+        ExportStreamSessionFiles and then TerminateStreamSession act on. Its detail as on the wire."""
+        body: dict[str, Any] = dict(fields)
+        if region is not None:
+            body["region"] = region
+        return dict(self.call("POST", "/_emulator/start-session", body))
+
     def set_export(self, arn: str, status: str | None, output_uri: str | None = None) -> dict[str, Any]:
         """Set a session's export status (None removes its ExportFilesMetadata; SUCCEEDED without
-        `output_uri` gets the service's default ZIP name); its detail as on the wire."""
+        `output_uri` gets the service's default ZIP name; SUCCEEDED or FAILED end a session not yet ended,
+        writing no ZIP); its detail as on the wire."""
         body: dict[str, Any] = {"arn": arn, "status": status}
         if output_uri is not None:
             body["output_uri"] = output_uri
@@ -94,9 +103,25 @@ class EmulatorClient(control_api.ControlClient):
         """Drop every rule and fired counter; also the quotas and base latency unless limits=False."""
         self.call("POST", "/_emulator/reset-faults", {"limits": limits})
 
-    def config(self, *, shift_on_page: bool | None = None) -> dict[str, Any]:
-        """Change what is given (shift_on_page: the list shifts by one after every page); the configuration."""
-        body = {} if shift_on_page is None else {"shift_on_page": shift_on_page}
+    def config(
+        self,
+        *,
+        shift_on_page: bool | None = None,
+        export_s3_endpoint: str | None = None,
+        export_success_delay_ms: float | None = None,
+        fail_exports: bool | None = None,
+    ) -> dict[str, Any]:
+        """Change what is given; the configuration after it. shift_on_page: the list shifts by one after every
+        page. export_s3_endpoint: the S3 endpoint export ZIPs are written to ("" for none).
+        export_success_delay_ms: how long after its ZIP landed an export shows SUCCEEDED. fail_exports: every
+        export settling from now on is FAILED, with no ZIP."""
+        given = {
+            "shift_on_page": shift_on_page,
+            "export_s3_endpoint": export_s3_endpoint,
+            "export_success_delay_ms": export_success_delay_ms,
+            "fail_exports": fail_exports,
+        }
+        body = {name: value for name, value in given.items() if value is not None}
         return dict(self.call("POST", "/_emulator/config", body))
 
     # -- the call log ----------------------------------------------------------------------------------

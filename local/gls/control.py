@@ -36,8 +36,16 @@ def _sessions(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tup
     return 200, wire(emulator.add_session(region, **payload))
 
 
+def _start_session(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
+    """{"region"?, **fields} -> the detail of a new live session (ACTIVE, streaming, no export yet), which
+    ExportStreamSessionFiles and TerminateStreamSession then act on."""
+    region = payload.pop("region", None)
+    return 200, wire(emulator.start_session(region, **payload))
+
+
 def _export_status(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
-    """{"arn", "status" (null removes the export), "output_uri"?} -> the session's detail."""
+    """{"arn", "status" (null removes the export), "output_uri"?} -> the session's detail. SUCCEEDED or
+    FAILED end a session that has not ended (no ZIP is written: terminate an exported session for that)."""
     detail = emulator.set_export_status(payload["arn"], payload.get("status"), payload.get("output_uri"))
     return 200, wire(detail)
 
@@ -58,11 +66,28 @@ def _faults(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple
 
 
 def _config(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
-    """{"shift_on_page"?} -> the configuration after the change, with the fixed identity of the emulator's data
+    """{"shift_on_page"?, "export_s3_endpoint"? (URL, "" or null: none), "export_success_delay_ms"? (>= 0),
+    "fail_exports"?} -> the configuration after the change, with the fixed identity of the emulator's data
     (its account and the canary it writes into every session's secrets, so a harness can search for leaks)."""
     if "shift_on_page" in payload:
         emulator.shift_on_page = bool(payload["shift_on_page"])
-    return 200, {"shift_on_page": emulator.shift_on_page, "account_id": emulator.account_id, "canary": emulator.canary}
+    if "export_s3_endpoint" in payload:
+        url = payload["export_s3_endpoint"]
+        if url is not None and not isinstance(url, str):
+            raise ValueError("export_s3_endpoint must be a URL, '' or null")
+        emulator.export_s3_endpoint = url
+    if "export_success_delay_ms" in payload:
+        emulator.export_success_delay_ms = float(payload["export_success_delay_ms"])
+    if "fail_exports" in payload:
+        emulator.fail_exports = bool(payload["fail_exports"])
+    return 200, {
+        "shift_on_page": emulator.shift_on_page,
+        "export_s3_endpoint": emulator.export_s3_endpoint,
+        "export_success_delay_ms": emulator.export_success_delay_ms,
+        "fail_exports": emulator.fail_exports,
+        "account_id": emulator.account_id,
+        "canary": emulator.canary,
+    }
 
 
 def _succeeded(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
@@ -72,6 +97,7 @@ def _succeeded(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tu
 
 ROUTES: Final[dict[tuple[str, str], Route]] = {
     ("POST", CONTROL_PREFIX + "sessions"): _sessions,
+    ("POST", CONTROL_PREFIX + "start-session"): _start_session,
     ("POST", CONTROL_PREFIX + "export-status"): _export_status,
     ("POST", CONTROL_PREFIX + "remove-session"): _remove_session,
     ("POST", CONTROL_PREFIX + "faults"): _faults,

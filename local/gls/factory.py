@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -28,6 +29,8 @@ LOCATIONS: Final = (
 )
 DEFAULT_BASE_TIME: Final = datetime(2026, 11, 27, 18, 4, 5, tzinfo=UTC)
 EXPORT_BUCKET: Final = "studio-exports"
+# Where seeded sessions' exports go (and a live seeded session's pending export, when it ends).
+DEFAULT_EXPORT_FOLDER: Final = f"s3://{EXPORT_BUCKET}/sessions/"
 EXPORT_FAIL_REASONS: Final = (
     "The stream session ended before the export could start.",
     "Amazon GameLift Streams could not write to the output location.",
@@ -66,6 +69,13 @@ _OTHER_MIX: Final = (
     (5, "ACTIVATING", None),
     (5, "ACTIVE", None),
 )
+
+
+def _aware(value: Any) -> datetime | None:
+    """A datetime with a time zone (UTC if it had none), or None for anything else."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _cumulative_mix() -> tuple[float, ...]:
@@ -107,6 +117,23 @@ class SessionFactory:
         self.clock += timedelta(seconds=1)
         return self.clock
 
+    def end(self, detail: dict[str, Any], sid: str, reason: str) -> datetime:
+        """End a session now (the factory's clock): TERMINATED with `reason` and a StreamingEndedAt (kept if it
+        has one: a TERMINATING session); a session that just started streams 60-600 s (from its ID, so the
+        same session always streams as long). Returns StreamingEndedAt."""
+        ended = _aware(detail.get("StreamingEndedAt"))
+        if ended is None:
+            ended = self.clock + timedelta(seconds=1)
+            started = _aware(detail.get("StreamingStartedAt"))
+            if started is not None:
+                ended = max(ended, started + timedelta(seconds=60 + zlib.crc32(sid.encode()) % 541))
+            detail["StreamingEndedAt"] = ended
+        detail["Status"] = "TERMINATED"
+        detail["StatusReason"] = reason
+        self.clock = max(self.clock, ended) + timedelta(seconds=1)
+        detail["LastUpdatedAt"] = self.clock
+        return ended
+
     def output_uri(self, detail: Mapping[str, Any], sgid: str, sid: str) -> str:
         """Where the export ZIP went: the service's default name, stamped with the session's end."""
         ended = detail.get("StreamingEndedAt") or detail.get("LastUpdatedAt")
@@ -114,7 +141,7 @@ class SessionFactory:
         stamp = f"{iso[0:4]}{iso[5:7]}{iso[8:10]}-{iso[11:13]}{iso[14:16]}{iso[17:19]}"
         app_arn = detail.get("ApplicationArn")
         app_id = app_arn.rsplit("/", 1)[-1] if isinstance(app_arn, str) else self._app_ids[0]
-        return f"s3://{EXPORT_BUCKET}/sessions/{stamp}-{app_id}-{sgid}-{sid}.zip"
+        return f"{DEFAULT_EXPORT_FOLDER}{stamp}-{app_id}-{sgid}-{sid}.zip"
 
     def make(self, region: str, status: str, export: str | None) -> dict[str, Any]:
         """A realistic GetStreamSession detail, created after every session made before it.

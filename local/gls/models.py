@@ -1,8 +1,14 @@
-"""The emulator's state: sessions per Region, sorted listing indexes, and the two read operations on them.
+"""The emulator's state: sessions per Region, sorted listing indexes, the two read operations on them, and
+a session's lifecycle (live, export requested, ended, export uploaded).
 
 Plain Python, no HTTP. Listing is keyset-paginated over indexes sorted once per filter and kept up to date
 on every change, so 100k sessions page fast; `shift_on_page` switches to offset pagination with a new
 session inserted after every page (the list shifting under a paging client).
+
+The lifecycle follows AWS's documentation: files can be exported only from a session in progress; the ZIP
+is written when the session ends, and only then is the export SUCCEEDED (or FAILED when it could not be
+written). `export_success_delay` holds SUCCEEDED back for a while after the ZIP landed (the object can
+appear before the API says so); it is evaluated lazily on every read, with no timer or thread.
 """
 
 from __future__ import annotations
@@ -11,17 +17,27 @@ import base64
 import binascii
 import bisect
 import collections
+import contextlib
 import gc
 import hashlib
+import heapq
+import itertools
 import json
+import logging
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from local.export_zip import export_zip
 from local.gls.exceptions import not_found, validation
-from local.gls.factory import DEFAULT_BASE_TIME, EXPORT_FAIL_REASONS, SessionFactory
+from local.gls.factory import DEFAULT_BASE_TIME, DEFAULT_EXPORT_FOLDER, EXPORT_FAIL_REASONS, SessionFactory
+from local.gls.uploads import Uploader, UploadFailed, export_file_name, export_object
+
+_log = logging.getLogger(__name__)
 
 STATUSES: Final = (
     "ACTIVATING",
@@ -34,6 +50,12 @@ STATUSES: Final = (
     "ERROR",
 )
 EXPORT_STATUSES: Final = ("SUCCEEDED", "FAILED", "PENDING")
+# ExportStreamSessionFiles is accepted only in these (the API reference); a session in these has ended.
+IN_PROGRESS: Final = ("ACTIVE", "CONNECTED", "PENDING_CLIENT_RECONNECTION", "RECONNECTING")
+ENDED: Final = ("TERMINATED", "ERROR")
+# ExportFilesMetadata.StatusReason of a failed export: the ZIP could not be written, or a failure injected.
+UPLOAD_FAILED_REASON: Final = EXPORT_FAIL_REASONS[1]
+INJECTED_FAILURE_REASON: Final = EXPORT_FAIL_REASONS[0]
 # The list call returns StreamSessionSummary: botocore 1.44's model also has RoleArn there.
 SUMMARY_FIELDS: Final = (
     "Arn",
@@ -110,10 +132,21 @@ def summary(detail: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class StoredSession:
-    """One stored session: the raw detail dict plus what indexing and lookup need."""
+@dataclass
+class ExportJob:
+    """An export asked for (ExportStreamSessionFiles) and not yet settled: where the ZIP goes, whether its
+    upload has started, and once written, the object's URI and when SUCCEEDED shows (clock seconds)."""
 
-    __slots__ = ("arn", "detail", "key", "region", "sgid", "sid", "uid")
+    output_uri: str
+    uploading: bool = False
+    object_uri: str | None = None
+    due: float | None = None
+
+
+class StoredSession:
+    """One stored session: the raw detail dict plus what indexing and lookup need, and its pending export."""
+
+    __slots__ = ("arn", "detail", "job", "key", "region", "sgid", "sid", "uid")
 
     def __init__(self, uid: str, region: str, sgid: str, sid: str, detail: dict[str, Any]) -> None:
         self.uid = uid
@@ -121,6 +154,7 @@ class StoredSession:
         self.sgid = sgid
         self.sid = sid
         self.detail = detail
+        self.job: ExportJob | None = None
         arn = detail.get("Arn")
         self.arn: str | None = arn if isinstance(arn, str) else None
         # Listing order: CreatedAt descending, then Arn, then an internal id for total order.
@@ -166,7 +200,12 @@ class RegionStore:
 
 
 class GameLiftStreamsBackend:
-    """Every session of one account, per Region; thread-safe. Details are returned as copies."""
+    """Every session of one account, per Region; thread-safe. Details are returned as copies.
+
+    Export settings: `uploader` writes the ZIPs (None: every upload fails, so exports end FAILED);
+    `export_success_delay` (seconds on `clock`) between the ZIP landing and SUCCEEDED; `fail_exports` makes
+    every export that settles from now on FAILED, with no ZIP.
+    """
 
     def __init__(
         self,
@@ -176,14 +215,23 @@ class GameLiftStreamsBackend:
         *,
         canary: str = "glscanary",
         base_time: datetime = DEFAULT_BASE_TIME,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.seed = seed
         self.default_region = default_region
         self.shift_on_page = False
         self.lock = threading.RLock()
         self.factory = SessionFactory(seed, account_id, canary, base_time)
+        self.clock = clock
+        self.uploader: Uploader | None = None
+        self.export_success_delay = 0.0
+        self.fail_exports = False
         self._regions: dict[str, RegionStore] = collections.defaultdict(RegionStore)
         self._by_arn: dict[str, StoredSession] = {}
         self._uid = 0
+        # Exports whose ZIP landed and whose SUCCEEDED is held back: (due, tie-breaker, session, job).
+        self._due: list[tuple[float, int, StoredSession, ExportJob]] = []
+        self._due_order = itertools.count()
 
     # -- the data API --------------------------------------------------------------------------------
 
@@ -229,12 +277,21 @@ class GameLiftStreamsBackend:
         return out
 
     def set_export_status(self, arn: str, status: str | None, output_uri: str | None = None) -> dict[str, Any]:
-        """Change a session's export status (None removes ExportFilesMetadata); bumps LastUpdatedAt."""
+        """Change a session's export status (None removes ExportFilesMetadata); bumps LastUpdatedAt.
+
+        SUCCEEDED and FAILED are outcomes of an ended session: a session not yet ended is ended first
+        (TERMINATED, StatusReason applicationExit, StreamingEndedAt). No ZIP is written: that is what
+        TerminateStreamSession after ExportStreamSessionFiles does. A pending export job is dropped.
+        """
         with self.lock:
+            self._settle()
             rec = self._lookup_arn(arn)
             store = self._regions[rec.region]
             store.delete(rec)
+            rec.job = None
             detail = rec.detail
+            if status in ("SUCCEEDED", "FAILED") and detail.get("Status") not in ENDED:
+                self.factory.end(detail, rec.sid, "applicationExit")
             if status is None:
                 detail.pop("ExportFilesMetadata", None)
             else:
@@ -256,15 +313,18 @@ class GameLiftStreamsBackend:
             rec = self._lookup_arn(arn)
             self._regions[rec.region].delete(rec)
             del self._by_arn[arn]
+            rec.job = None
 
     def get_session(self, arn: str) -> dict[str, Any]:
         """A copy of one stored session's detail; KeyError if unknown."""
         with self.lock:
+            self._settle()
             return dict(copy_detail(self._lookup_arn(arn).detail))
 
     def sessions(self, region: str | None = None) -> list[dict[str, Any]]:
         """Copies of the stored sessions (all Regions unless given), in listing order."""
         with self.lock:
+            self._settle()
             regions = [region] if region else sorted(self._regions)
             out: list[dict[str, Any]] = []
             for name in regions:
@@ -275,6 +335,7 @@ class GameLiftStreamsBackend:
     def succeeded_arns(self, region: str | None = None) -> set[str]:
         """ARNs whose export SUCCEEDED: what a complete archive run must end up holding."""
         with self.lock:
+            self._settle()
             regions = [region] if region else list(self._regions)
             return {
                 self._regions[name].recs[k[2]].arn or ""
@@ -287,6 +348,7 @@ class GameLiftStreamsBackend:
         with self.lock:
             self._regions.clear()
             self._by_arn.clear()
+            self._due.clear()
 
     # -- the two API operations ------------------------------------------------------------------------
 
@@ -307,6 +369,7 @@ class GameLiftStreamsBackend:
         fingerprint = _fingerprint(region, status, export)
         position = _decode_token(next_token, fingerprint)
         with self.lock:
+            self._settle()
             store = self._regions[region]
             keys = store.keys(status, export)
             if isinstance(position, int):
@@ -332,19 +395,129 @@ class GameLiftStreamsBackend:
 
     def get_stream_session(self, region: str, group: str, session: str) -> dict[str, Any]:
         """GetStreamSession by stream group ID or ARN and session ID or ARN (a copy of the detail)."""
-        sgid = group.rsplit("/", 1)[-1] if group.startswith("arn:") else group
         with self.lock:
-            store = self._regions.get(region)
-            rec: StoredSession | None = None
-            if store is not None:
-                if session.startswith("arn:"):
-                    found = self._by_arn.get(session)
-                    rec = found if found is not None and found.region == region else None
-                else:
-                    rec = store.by_ids.get((sgid, session))
-            if rec is None or rec.sgid != sgid:
-                raise not_found(f"Stream session {session} not found in stream group {group}.")
-            return dict(copy_detail(rec.detail))
+            self._settle()
+            return dict(copy_detail(self._find(region, group, session).detail))
+
+    # -- the lifecycle: a live session, its export, its end ------------------------------------------------
+
+    def start_session(self, region: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """Store one live session (ACTIVE, streaming, no export yet) with the factory's realistic fields, and
+        return its detail; overrides as in add_session (e.g. Status="CONNECTED")."""
+        return self.add_session(region, **{"Status": "ACTIVE", "ExportFilesMetadata": None, **overrides})
+
+    def export_files(self, region: str, group: str, session: str, output_uri: str) -> None:
+        """ExportStreamSessionFiles: only for a session in progress (else ValidationException, as AWS); the
+        export is PENDING with this OutputUri until the session ends (asking again replaces the URI)."""
+        with self.lock:
+            self._settle()
+            rec = self._find(region, group, session)
+            status = rec.detail.get("Status")
+            if status not in IN_PROGRESS:
+                raise validation(
+                    f"Stream session {session} is in status {status}: files can be exported only from a stream "
+                    f"session in progress ({', '.join(IN_PROGRESS)})."
+                )
+            with self._changing(rec):
+                rec.detail["ExportFilesMetadata"] = {"Status": "PENDING", "OutputUri": output_uri}
+                rec.detail["LastUpdatedAt"] = self.factory.tick()
+            rec.job = ExportJob(output_uri)
+
+    def terminate(self, region: str, group: str, session: str) -> None:
+        """TerminateStreamSession: the session ends (TERMINATED, apiTerminated, StreamingEndedAt); a PENDING
+        export's ZIP is then written (outside the lock: other calls go on meanwhile, seeing the export still
+        PENDING, as while AWS uploads) and the export settles: SUCCEEDED (now, or `export_success_delay`
+        after the ZIP landed) or FAILED. ACTIVATING is refused (ValidationException); an ended session is
+        left as it is."""
+        with self.lock:
+            self._settle()
+            rec = self._find(region, group, session)
+            status = rec.detail.get("Status")
+            if status == "ACTIVATING":
+                raise validation(f"Stream session {session} is ACTIVATING and cannot be terminated yet.")
+            if status in ENDED:
+                return
+            with self._changing(rec):
+                self.factory.end(rec.detail, rec.sid, "apiTerminated")
+            job = self._job_at_end(rec)
+            if job is None:
+                return
+            job.uploading = True
+            snapshot = copy_detail(rec.detail)
+            fail, uploader = self.fail_exports, self.uploader
+        outcome = self._upload(rec, snapshot, job.output_uri, fail=fail, uploader=uploader)
+        with self.lock:
+            if rec.job is not job or self._regions[rec.region].recs.get(rec.uid) is not rec:
+                return  # changed or removed meanwhile (control API): its new state stands
+            if isinstance(outcome, UploadFailed):
+                reason = INJECTED_FAILURE_REASON if fail else UPLOAD_FAILED_REASON
+                self._settle_export(rec, "FAILED", job.output_uri, reason)
+            elif self.export_success_delay <= 0:
+                self._settle_export(rec, "SUCCEEDED", outcome)
+            else:
+                job.object_uri = outcome
+                job.due = self.clock() + self.export_success_delay
+                heapq.heappush(self._due, (job.due, next(self._due_order), rec, job))
+
+    def _job_at_end(self, rec: StoredSession) -> ExportJob | None:
+        """The export to upload now that the session ended: the one asked for, or for a seeded live session
+        whose export is PENDING with no job, one to its OutputUri (or the factory's default folder)."""
+        meta = rec.detail.get("ExportFilesMetadata")
+        if not isinstance(meta, dict) or meta.get("Status") != "PENDING":
+            return None
+        if rec.job is None:
+            uri = meta.get("OutputUri")
+            rec.job = ExportJob(uri if isinstance(uri, str) else DEFAULT_EXPORT_FOLDER)
+        return None if rec.job.uploading else rec.job
+
+    def _upload(
+        self, rec: StoredSession, snapshot: dict[str, Any], output_uri: str, *, fail: bool, uploader: Uploader | None
+    ) -> str | UploadFailed:
+        """Write the ZIP; the object's s3:// URI, or why it could not be written."""
+        try:
+            if fail:
+                raise UploadFailed("export failure injected (fail_exports)")
+            if uploader is None:
+                raise UploadFailed("no export S3 endpoint is configured")
+            ended = snapshot.get("StreamingEndedAt")
+            stamp = ended if isinstance(ended, datetime) else self.factory.clock
+            bucket, key = export_object(output_uri, export_file_name(snapshot, rec.sgid, rec.sid, stamp))
+            uploader.put(bucket, key, export_zip(snapshot, seed=self.seed))
+        except Exception as error:  # whatever went wrong, the export is FAILED and the emulator goes on
+            failed = error if isinstance(error, UploadFailed) else UploadFailed(f"{type(error).__name__}: {error}")
+            _log.warning("export of %s failed: %s", rec.arn, failed)
+            return failed
+        return f"s3://{bucket}/{key}"
+
+    def _settle_export(self, rec: StoredSession, status: str, output_uri: str, reason: str | None = None) -> None:
+        with self._changing(rec):
+            meta: dict[str, Any] = {"Status": status, "OutputUri": output_uri}
+            if reason is not None:
+                meta["StatusReason"] = reason
+            rec.detail["ExportFilesMetadata"] = meta
+            rec.detail["LastUpdatedAt"] = self.factory.tick()
+        rec.job = None
+
+    def _settle(self) -> None:
+        """Exports whose success delay has passed become SUCCEEDED (called under the lock by every read)."""
+        due = self._due
+        if not due:
+            return
+        now = self.clock()
+        while due and due[0][0] <= now:
+            _, _, rec, job = heapq.heappop(due)
+            if rec.job is job and job.object_uri is not None and self._regions[rec.region].recs.get(rec.uid) is rec:
+                self._settle_export(rec, "SUCCEEDED", job.object_uri)
+
+    @contextlib.contextmanager
+    def _changing(self, rec: StoredSession) -> Iterator[None]:
+        """Out of the listing indexes while its Status or export status changes, back in after."""
+        store = self._regions[rec.region]
+        store.delete(rec)
+        try:
+            yield
+        finally:
+            store.insert(rec)
 
     # -- storage ---------------------------------------------------------------------------------------
 
@@ -372,6 +545,21 @@ class GameLiftStreamsBackend:
         self._regions[region].insert(rec)
         if rec.arn is not None:
             self._by_arn[rec.arn] = rec
+        return rec
+
+    def _find(self, region: str, group: str, session: str) -> StoredSession:
+        """The session an API call names (stream group ID or ARN, session ID or ARN), or ResourceNotFound."""
+        sgid = group.rsplit("/", 1)[-1] if group.startswith("arn:") else group
+        store = self._regions.get(region)
+        rec: StoredSession | None = None
+        if store is not None:
+            if session.startswith("arn:"):
+                found = self._by_arn.get(session)
+                rec = found if found is not None and found.region == region else None
+            else:
+                rec = store.by_ids.get((sgid, session))
+        if rec is None or rec.sgid != sgid:
+            raise not_found(f"Stream session {session} not found in stream group {group}.")
         return rec
 
     def _lookup_arn(self, arn: str) -> StoredSession:

@@ -1,5 +1,10 @@
 """The REST-JSON wire protocol: routes, request parsing and validation, JSON encoding, error shapes.
 
+Four operations, with the model's methods and paths (botocore's gameliftstreams service-2.json):
+ListStreamSessionsByAccount `GET /streamsessions`, GetStreamSession `GET /streamgroups/{Identifier}/
+streamsessions/{StreamSessionIdentifier}`, ExportStreamSessionFiles `PUT .../exportfiles` (200, `{}`) and
+TerminateStreamSession `DELETE` on the session's path (204, no body).
+
 `RestJsonHandler` turns a request into an operation on its `EmulatorApp` (the server), and a `Decision` of
 the shared `FaultPlan` into what the real service would put on the wire: an error with the modeled status
 and `x-amzn-ErrorType`, a held or delayed response, a dropped connection, or a process kill.
@@ -25,8 +30,14 @@ LIST_OPERATION: Final = "ListStreamSessionsByAccount"
 # The emulator's own control API (local.gls.control) lives under this path, beside the service's routes.
 CONTROL_PREFIX: Final = "/_emulator/"
 GET_OPERATION: Final = "GetStreamSession"
+EXPORT_OPERATION: Final = "ExportStreamSessionFiles"
+TERMINATE_OPERATION: Final = "TerminateStreamSession"
 _LIST_PATH: Final = "/streamsessions"
 _GET_ROUTE: Final = re.compile(r"^/streamgroups/([^/]+)/streamsessions/([^/]+)/?$")
+_EXPORT_ROUTE: Final = re.compile(r"^/streamgroups/([^/]+)/streamsessions/([^/]+)/exportfiles/?$")
+# The model's OutputUri: 0-1024 characters, pattern s3://.*(/|\.zip|\.ZIP) (the whole value).
+_OUTPUT_URI_RE: Final = re.compile(r"s3://.*(/|\.zip|\.ZIP)", re.DOTALL)
+_OUTPUT_URI_MAX: Final = 1024
 _IDENTIFIER_RE: Final = re.compile(r"^[a-zA-Z0-9-]+$|^arn:aws:gameliftstreams:([^: ]*):([0-9]{12}):([^: ]*)$")
 
 
@@ -91,15 +102,45 @@ def list_stream_sessions_by_account(
     return dict(wire(page))
 
 
-def get_stream_session(backend: GameLiftStreamsBackend, region: str, group: str, session: str) -> dict[str, Any]:
-    """GetStreamSession with ID-or-ARN identifiers (already URL-decoded), JSON-ready."""
+def _check_identifiers(group: str, session: str) -> None:
     for name, value in (("identifier", group), ("streamSessionIdentifier", session)):
         if not 1 <= len(value) <= 128 or not _IDENTIFIER_RE.match(value):
             raise validation(
                 f"1 validation error detected: Value '{value}' at '{name}' failed to satisfy "
                 "constraint: Member must satisfy regular expression pattern"
             )
+
+
+def get_stream_session(backend: GameLiftStreamsBackend, region: str, group: str, session: str) -> dict[str, Any]:
+    """GetStreamSession with ID-or-ARN identifiers (already URL-decoded), JSON-ready."""
+    _check_identifiers(group, session)
     return dict(wire(backend.get_stream_session(region, group, session)))
+
+
+def export_stream_session_files(
+    backend: GameLiftStreamsBackend, region: str, group: str, session: str, output_uri: Any
+) -> dict[str, Any]:
+    """ExportStreamSessionFiles: the body's OutputUri checked against the model, then the backend's rules
+    (the session must be in progress). Answers the model's empty output, `{}`."""
+    _check_identifiers(group, session)
+    if not isinstance(output_uri, str):
+        raise validation(
+            "1 validation error detected: Value null at 'outputUri' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    if len(output_uri) > _OUTPUT_URI_MAX or not _OUTPUT_URI_RE.fullmatch(output_uri):
+        raise validation(
+            f"1 validation error detected: Value '{output_uri}' at 'outputUri' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: s3://.*(/|\\.zip|\\.ZIP)"
+        )
+    backend.export_files(region, group, session, output_uri)
+    return {}
+
+
+def terminate_stream_session(backend: GameLiftStreamsBackend, region: str, group: str, session: str) -> None:
+    """TerminateStreamSession (204, no body)."""
+    _check_identifiers(group, session)
+    backend.terminate(region, group, session)
 
 
 # -- HTTP ----------------------------------------------------------------------------------------------------
@@ -123,11 +164,15 @@ class EmulatorApp(Protocol):
 
     def get_stream_session(self, region: str, group: str, session: str) -> dict[str, Any]: ...
 
+    def export_stream_session_files(self, region: str, group: str, session: str, output_uri: Any) -> dict[str, Any]: ...
+
+    def terminate_stream_session(self, region: str, group: str, session: str) -> None: ...
+
     def control(self, method: str, path: str, body: Any) -> tuple[int, Any]: ...
 
 
 class RestJsonHandler(QuietHandler):
-    """One request: the control API under `/_emulator/`, else one of the two operations, faults applied."""
+    """One request: the control API under `/_emulator/`, else one of the four operations, faults applied."""
 
     server_version = "GameLiftStreamsEmulator/1.0"
 
@@ -145,19 +190,33 @@ class RestJsonHandler(QuietHandler):
         region = region_from_authorization(self.headers.get("Authorization")) or app.default_region
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         route = _GET_ROUTE.match(split.path)
+        export_route = _EXPORT_ROUTE.match(split.path)
+        params: dict[str, Any]
         if self.command == "GET" and split.path.rstrip("/") == _LIST_PATH:
             operation, params = LIST_OPERATION, dict(query)
-        elif self.command == "GET" and route:
-            operation = GET_OPERATION
+        elif self.command in ("GET", "DELETE") and route:
+            operation = GET_OPERATION if self.command == "GET" else TERMINATE_OPERATION
             params = {
                 "Identifier": unquote(route.group(1)),
                 "StreamSessionIdentifier": unquote(route.group(2)),
             }
+        elif self.command == "PUT" and export_route:
+            operation = EXPORT_OPERATION
+            try:
+                payload = json.loads(body) if body else {}
+            except ValueError:
+                payload = {}
+            params = {
+                "Identifier": unquote(export_route.group(1)),
+                "StreamSessionIdentifier": unquote(export_route.group(2)),
+                "OutputUri": payload.get("OutputUri") if isinstance(payload, dict) else None,
+            }
         else:
             message = (
                 f"No operation for {self.command} {split.path}: this emulator serves only "
-                "GET /streamsessions (ListStreamSessionsByAccount) and "
-                "GET /streamgroups/{Identifier}/streamsessions/{StreamSessionIdentifier} (GetStreamSession)."
+                "GET /streamsessions (ListStreamSessionsByAccount), "
+                "GET /streamgroups/{Identifier}/streamsessions/{StreamSessionIdentifier} (GetStreamSession), "
+                "PUT .../exportfiles (ExportStreamSessionFiles) and DELETE on a session (TerminateStreamSession)."
             )
             self.expect_call(app.log, "Unknown", region, {"path": split.path}, None)
             self.send_error_shape(unknown_operation(message))
@@ -165,7 +224,7 @@ class RestJsonHandler(QuietHandler):
         with self.deciding(app.faults, app.log, operation, region, params, "NextToken" in query) as decision:
             self._serve(app, decision, operation, region, params)
 
-    def _serve(self, app: EmulatorApp, decision: Decision, operation: str, region: str, params: dict[str, str]) -> None:
+    def _serve(self, app: EmulatorApp, decision: Decision, operation: str, region: str, params: dict[str, Any]) -> None:
         if decision.fault == "reset":
             drop_connection(self)
             return
@@ -175,17 +234,36 @@ class RestJsonHandler(QuietHandler):
             app.sleep(decision.hold)
             self.send_error_shape(error)
             return
+        payload: dict[str, Any] | None
         try:
             if operation == LIST_OPERATION:
                 payload = app.list_sessions(region, params)
-            else:
+            elif operation == GET_OPERATION:
                 payload = app.get_stream_session(region, params["Identifier"], params["StreamSessionIdentifier"])
+            elif operation == EXPORT_OPERATION:
+                group, session = params["Identifier"], params["StreamSessionIdentifier"]
+                payload = app.export_stream_session_files(region, group, session, params["OutputUri"])
+            else:
+                app.terminate_stream_session(region, params["Identifier"], params["StreamSessionIdentifier"])
+                payload = None
         except EmulatorError as error:
             app.sleep(decision.hold)
             self.send_error_shape(error)
             return
         app.sleep(decision.hold)
-        self.send_json(200, payload)
+        if payload is None:
+            self.send_no_content()
+        else:
+            self.send_json(200, payload)
+
+    def send_no_content(self) -> None:
+        """204 with no body (TerminateStreamSession), logged just before it is written."""
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.log_call(204)
+        self.end_headers()
+        self.wfile.flush()
 
     def send_json(self, status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> None:
         """A JSON response with a request ID, logged (if it is an API call) just before it is written."""

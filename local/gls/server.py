@@ -1,13 +1,16 @@
 """`GameLiftStreamsEmulator`: the backend (models), the wire protocol (responses) and the control API
 (control) behind one HTTP server on 127.0.0.1, for the unmodified boto3 `gameliftstreams` client.
 
-moto has no gameliftstreams backend, so this serves `ListStreamSessionsByAccount` and `GetStreamSession`
-(point `AWS_ENDPOINT_URL_GAMELIFTSTREAMS` at `endpoint_url`). Sessions live per Region (taken from the
-SigV4 credential scope) and the shared `FaultPlan` injects errors, latency, quotas and process kills.
+moto has no gameliftstreams backend, so this serves `ListStreamSessionsByAccount`, `GetStreamSession`,
+`ExportStreamSessionFiles` and `TerminateStreamSession` (point `AWS_ENDPOINT_URL_GAMELIFTSTREAMS` at
+`endpoint_url`). Sessions live per Region (taken from the SigV4 credential scope) and the shared
+`FaultPlan` injects errors, latency, quotas and process kills. Export ZIPs go to the S3 endpoint set as
+`export_s3_endpoint` (the local stack sets its moto).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from local.gls import control, responses
 from local.gls.factory import DEFAULT_BASE_TIME
 from local.gls.models import GameLiftStreamsBackend
+from local.gls.uploads import S3Uploader
 from local.httpserver import BackgroundHTTPServer
 
 
@@ -27,7 +31,11 @@ class GameLiftStreamsEmulator(BackgroundHTTPServer):
 
     `clock` (monotonic seconds) drives the quotas and `sleep` does the injected latencies and held
     responses: tests pass their own to check both without a wall clock. By default the quotas use
-    `time.monotonic` and sleeps are `FaultPlan.sleep`, which `stop()` cuts short.
+    `time.monotonic` and sleeps are `FaultPlan.sleep`, which `stop()` cuts short. The same clock times
+    `export_success_delay_ms`.
+
+    `export_s3_endpoint`: where export ZIPs are written (None: nowhere, so exports end FAILED), with
+    `export_s3_region` as the client's Region (default: the default Region).
     """
 
     def __init__(
@@ -43,7 +51,11 @@ class GameLiftStreamsEmulator(BackgroundHTTPServer):
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         super().__init__(port, seed, clock=clock, sleep=sleep)
-        self.backend = GameLiftStreamsBackend(seed, default_region, account_id, canary=canary, base_time=base_time)
+        self.backend = GameLiftStreamsBackend(
+            seed, default_region, account_id, canary=canary, base_time=base_time, clock=clock or time.monotonic
+        )
+        self._export_s3_endpoint: str | None = None
+        self.export_s3_region = default_region
 
     @property
     def default_region(self) -> str:
@@ -67,6 +79,36 @@ class GameLiftStreamsEmulator(BackgroundHTTPServer):
     def shift_on_page(self, on: bool) -> None:
         self.backend.shift_on_page = on
 
+    @property
+    def export_s3_endpoint(self) -> str | None:
+        """The S3 endpoint export ZIPs are written to (None: not configured; uploads fail)."""
+        return self._export_s3_endpoint
+
+    @export_s3_endpoint.setter
+    def export_s3_endpoint(self, url: str | None) -> None:
+        self._export_s3_endpoint = url or None
+        self.backend.uploader = S3Uploader(url, self.export_s3_region) if url else None
+
+    @property
+    def export_success_delay_ms(self) -> float:
+        """Milliseconds between an export's ZIP landing and its SUCCEEDED (0: at once)."""
+        return self.backend.export_success_delay * 1000.0
+
+    @export_success_delay_ms.setter
+    def export_success_delay_ms(self, ms: float) -> None:
+        if not ms >= 0:
+            raise ValueError(f"export_success_delay_ms must be >= 0, not {ms!r}")
+        self.backend.export_success_delay = float(ms) / 1000.0
+
+    @property
+    def fail_exports(self) -> bool:
+        """True: every export that settles from now on is FAILED, with no ZIP."""
+        return self.backend.fail_exports
+
+    @fail_exports.setter
+    def fail_exports(self, on: bool) -> None:
+        self.backend.fail_exports = bool(on)
+
     # -- data API (see GameLiftStreamsBackend) ---------------------------------------------------------
 
     def add_session(self, region: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -81,6 +123,10 @@ class GameLiftStreamsEmulator(BackgroundHTTPServer):
     ) -> list[dict[str, Any]]:
         """Add `n` sessions with a deterministic, realistic mix of statuses; returns their details."""
         return self.backend.seed_sessions(n, region, succeeded_fraction=succeeded_fraction)
+
+    def start_session(self, region: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """Store one live session (ACTIVE, no export yet) and return its detail; overrides as in add_session."""
+        return self.backend.start_session(region, **overrides)
 
     def set_export_status(self, arn: str, status: str | None, output_uri: str | None = None) -> dict[str, Any]:
         """Change a session's export status (None removes ExportFilesMetadata); bumps LastUpdatedAt."""
@@ -115,6 +161,14 @@ class GameLiftStreamsEmulator(BackgroundHTTPServer):
     def get_stream_session(self, region: str, group: str, session: str) -> dict[str, Any]:
         """GetStreamSession with ID-or-ARN identifiers (already URL-decoded), JSON-ready; raises EmulatorError."""
         return responses.get_stream_session(self.backend, region, group, session)
+
+    def export_stream_session_files(self, region: str, group: str, session: str, output_uri: Any) -> dict[str, Any]:
+        """ExportStreamSessionFiles (the body's OutputUri, unchecked); raises EmulatorError."""
+        return responses.export_stream_session_files(self.backend, region, group, session, output_uri)
+
+    def terminate_stream_session(self, region: str, group: str, session: str) -> None:
+        """TerminateStreamSession; writes a pending export's ZIP before it returns; raises EmulatorError."""
+        responses.terminate_stream_session(self.backend, region, group, session)
 
     def control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         """The `/_emulator/...` control API, in-process: (HTTP status, JSON-ready payload)."""

@@ -176,7 +176,13 @@ def test_reset_faults_keeps_quotas_only_when_asked(emulator: GameLiftStreamsEmul
 
 
 def test_config_turns_the_shifting_list_on_and_off(emulator: GameLiftStreamsEmulator, client: EmulatorClient) -> None:
-    identity = {"account_id": emulator.account_id, "canary": emulator.canary}
+    identity = {
+        "account_id": emulator.account_id,
+        "canary": emulator.canary,
+        "export_s3_endpoint": None,
+        "export_success_delay_ms": 0.0,
+        "fail_exports": False,
+    }
     assert client.config() == {"shift_on_page": False, **identity}
     assert client.config(shift_on_page=True) == {"shift_on_page": True, **identity}
     assert emulator.shift_on_page is True
