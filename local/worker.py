@@ -5,10 +5,13 @@ One module for `make reliability` and `make bench`.
 Process side, `python -m local.worker RESULT_FD` (`serve`): imports only the standard library, the Lambda
 package and what it needs to report (`local.lambda_context`, `local.memory`), never the harness, so its
 peak RSS is the handler's. It reads one JSON request per stdin line, {"env", "timeout", "trace", "event",
-"modules"}, and writes one JSON answer per line to RESULT_FD: {"summary"} or {"error"}, plus "seconds" (the
-handler call alone), "maxrss_kb" (peak RSS, VmHWM), "rss_after_import_kb", "traced_peak_bytes" (with
-"trace") and "modules" (the names in sys.modules, with "modules"). A failed invocation prints what the
-Lambda runtime prints (errorMessage, errorType, stackTrace) to stdout.
+"modules", "handler", "context"}, and writes one JSON answer per line to RESULT_FD: {"summary"} or
+{"error"}, plus "seconds" (the handler call alone), "maxrss_kb" (peak RSS, VmHWM), "rss_after_import_kb",
+"traced_peak_bytes" (with "trace") and "modules" (the names in sys.modules, with "modules"). A failed
+invocation prints what the Lambda runtime prints (errorMessage, errorType, stackTrace) to stdout.
+
+"handler" is one of HANDLERS (the scheduled run by default, or the event consumer); "context" sets the Lambda
+context's identity (function_name, invoked_function_arn, aws_request_id), as a function's own would.
 
 Orchestrator side (`Worker`, `Invocation`): standard library only.
 """
@@ -32,6 +35,12 @@ from pathlib import Path
 from typing import Any
 
 _names = itertools.count(1)
+
+# The two entry points of the Lambda package (one asset, two functions).
+SCHEDULED = "archiver.handler.handler"
+CONSUMER = "archiver.events.handler"
+HANDLERS = (SCHEDULED, CONSUMER)
+CONTEXT_FIELDS = ("function_name", "invoked_function_arn", "aws_request_id")
 
 
 @dataclass
@@ -171,12 +180,28 @@ class Worker:
         trace: bool = False,
         event: Any = None,
         modules: bool = False,
+        handler: str = SCHEDULED,
+        context: Mapping[str, str] | None = None,
     ) -> Invocation:
         """One handler invocation with exactly `env` (ARCHIVE_*, AWS_*, ...) and a context of `timeout` s;
-        with `modules`, the answer lists the worker's sys.modules after the call."""
+        with `modules`, the answer lists the worker's sys.modules after the call. `handler`: one of HANDLERS;
+        `context`: CONTEXT_FIELDS of the Lambda context."""
+        if handler not in HANDLERS:
+            raise ValueError(f"handler must be one of {HANDLERS}, not {handler!r}")
+        unknown = set(context or {}) - set(CONTEXT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown context fields {sorted(unknown)}; expected some of {CONTEXT_FIELDS}")
         process = self._process()
         started = time.monotonic()
-        request = {"env": dict(env), "timeout": timeout, "trace": trace, "event": event or {}, "modules": modules}
+        request = {
+            "env": dict(env),
+            "timeout": timeout,
+            "trace": trace,
+            "event": event or {},
+            "modules": modules,
+            "handler": handler,
+            "context": dict(context or {}),
+        }
         answer = process.request(request, self.deadline)
         seconds = time.monotonic() - started
         if answer is None:
@@ -236,10 +261,16 @@ def serve(result_fd: int) -> int:
         if request.get("trace"):
             tracemalloc.start()
         context = LambdaContext(timeout_seconds=float(request.get("timeout") or 900.0))
+        for name, value in (request.get("context") or {}).items():
+            if name in CONTEXT_FIELDS:
+                setattr(context, name, str(value))
+        entry = handler
+        if request.get("handler") == CONSUMER:  # imported on first use: a scheduled worker's RSS stays its own
+            from archiver.events import handler as entry  # noqa: PLC0415
         answer: dict[str, Any] = {}
         started = time.perf_counter()
         try:
-            answer["summary"] = handler(request.get("event") or {}, context)
+            answer["summary"] = entry(request.get("event") or {}, context)
         except Exception as error:  # what the Lambda runtime prints for a failed invocation
             print(
                 json.dumps(
