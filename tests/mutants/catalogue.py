@@ -111,8 +111,8 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant(
         "only-the-first-page",
         "sessions.py",
-        'PaginationConfig={"PageSize": PAGE_SIZE})',
-        'PaginationConfig={"PageSize": PAGE_SIZE, "MaxItems": PAGE_SIZE})',
+        'config: dict[str, Any] = {"PageSize": PAGE_SIZE}',
+        'config: dict[str, Any] = {"PageSize": PAGE_SIZE, "MaxItems": PAGE_SIZE}',
         "the listing stops after its first page",
     ),
     mutant(
@@ -231,7 +231,7 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant(
         "first-page-validation-error-restarts",
         "sessions.py",
-        'if error_code(error) != "ValidationException" or not token_in_use:',
+        'if error_code(error) != "ValidationException" or self.position is None:',
         'if error_code(error) != "ValidationException":',
         "a ValidationException on the first page is taken for an expired NextToken",
     ),
