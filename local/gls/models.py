@@ -135,12 +135,12 @@ def summary(detail: Mapping[str, Any]) -> dict[str, Any]:
 @dataclass
 class ExportJob:
     """An export asked for (ExportStreamSessionFiles) and not yet settled: where the ZIP goes, whether its
-    upload has started, and once written, the object's URI and when SUCCEEDED shows (clock seconds)."""
+    upload has started, and once written, the object's URI and when it landed (clock seconds)."""
 
     output_uri: str
     uploading: bool = False
     object_uri: str | None = None
-    due: float | None = None
+    landed_at: float | None = None
 
 
 class StoredSession:
@@ -203,8 +203,9 @@ class GameLiftStreamsBackend:
     """Every session of one account, per Region; thread-safe. Details are returned as copies.
 
     Export settings: `uploader` writes the ZIPs (None: every upload fails, so exports end FAILED);
-    `export_success_delay` (seconds on `clock`) between the ZIP landing and SUCCEEDED; `fail_exports` makes
-    every export that settles from now on FAILED, with no ZIP.
+    `export_success_delay` (seconds on `clock`) between the ZIP landing and SUCCEEDED, applied as it is at
+    each read (shortening it releases what waited longer); `fail_exports` makes every export that settles
+    from now on FAILED, with no ZIP.
     """
 
     def __init__(
@@ -229,7 +230,7 @@ class GameLiftStreamsBackend:
         self._regions: dict[str, RegionStore] = collections.defaultdict(RegionStore)
         self._by_arn: dict[str, StoredSession] = {}
         self._uid = 0
-        # Exports whose ZIP landed and whose SUCCEEDED is held back: (due, tie-breaker, session, job).
+        # Exports whose ZIP landed and whose SUCCEEDED is held back: (landed at, tie-breaker, session, job).
         self._due: list[tuple[float, int, StoredSession, ExportJob]] = []
         self._due_order = itertools.count()
 
@@ -456,8 +457,8 @@ class GameLiftStreamsBackend:
                 self._settle_export(rec, "SUCCEEDED", outcome)
             else:
                 job.object_uri = outcome
-                job.due = self.clock() + self.export_success_delay
-                heapq.heappush(self._due, (job.due, next(self._due_order), rec, job))
+                job.landed_at = self.clock()
+                heapq.heappush(self._due, (job.landed_at, next(self._due_order), rec, job))
 
     def _job_at_end(self, rec: StoredSession) -> ExportJob | None:
         """The export to upload now that the session ended: the one asked for, or for a seeded live session
@@ -499,12 +500,13 @@ class GameLiftStreamsBackend:
         rec.job = None
 
     def _settle(self) -> None:
-        """Exports whose success delay has passed become SUCCEEDED (called under the lock by every read)."""
+        """Exports whose ZIP landed at least `export_success_delay` ago (the delay as it is now) become
+        SUCCEEDED: called under the lock by every read, so no timer is needed."""
         due = self._due
         if not due:
             return
         now = self.clock()
-        while due and due[0][0] <= now:
+        while due and due[0][0] + self.export_success_delay <= now:
             _, _, rec, job = heapq.heappop(due)
             if rec.job is job and job.object_uri is not None and self._regions[rec.region].recs.get(rec.uid) is rec:
                 self._settle_export(rec, "SUCCEEDED", job.object_uri)

@@ -5,6 +5,12 @@ Tests, the demo, the benchmarks and the reliability harness run the unmodified a
 environment alone (`AWS_ENDPOINT_URL_*`), in-process or in a subprocess (`env()`), on 127.0.0.1 only.
 Both modes are driven the same way, over HTTP: `.gls` (the emulator's control API) and `.faults` (the
 proxy's); threads mode also hands out the server objects themselves (`.emulator`, `.proxy`).
+
+The emulator writes export ZIPs straight to the stack's moto S3 (not through the proxy: it is GameLift
+Streams writing to the studio's bucket), in both modes. With `export_locations` (or a call of
+`create_event_resources`) the event path is there too: those buckets send to EventBridge, a rule with the
+stack's pattern delivers to an SQS queue with a dead-letter queue, and `poller(handler)` consumes it as
+Lambda's event source mapping does.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import urlsplit
 
 from moto.server import ThreadedMotoServer
@@ -27,7 +33,18 @@ from local.httpserver import Service
 from local.stack.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, SCRUBBED, aws_client, scrubbed_env
 from local.stack.moto_server import start_moto, stop_moto
 from local.stack.processes import ServerProcess
-from local.stack.resources import create_archive_resources, preload_in_process
+from local.stack.resources import (
+    DEFAULT_VISIBILITY_TIMEOUT,
+    EventResources,
+    create_archive_resources,
+    create_event_resources,
+    preload_in_process,
+)
+
+if TYPE_CHECKING:
+    from local.sqs_poller import Handler, SqsPoller
+
+DEFAULT_EVENT_QUEUE = "export-events"
 
 
 class _MonkeyPatch(Protocol):
@@ -49,6 +66,8 @@ class LocalStack(Service):
       subclass such as the reliability suites' HostileEmulator).
     - `fault_proxy=False`: no proxy, the store endpoint is moto itself (load runs without the extra hop).
     - `separate_s3_moto`: processes mode, S3 on a moto process of its own (what the benchmark measures on).
+    - `export_locations` ("s3://bucket/prefix/,...", as the `export_locations` context key): at start, the
+      event path for them (`create_event_resources` with its defaults; `.event_resources` tells what).
     """
 
     def __init__(
@@ -64,6 +83,7 @@ class LocalStack(Service):
         emulator_factory: Callable[..., GameLiftStreamsEmulator] | None = None,
         fault_proxy: bool = True,
         separate_s3_moto: bool = False,
+        export_locations: str | Sequence[str] | None = None,
         startup_timeout: float = 120.0,
     ) -> None:
         if processes and emulator_factory is not None:
@@ -94,6 +114,9 @@ class LocalStack(Service):
         self._gls: EmulatorClient | None = None
         self._faults: FaultProxyClient | None = None
         self._resources: list[tuple[str, str]] = []
+        self._export_locations = export_locations or None
+        self._event_specs: list[dict[str, Any]] = []
+        self._events: EventResources | None = None
         self._saved_env: dict[str, str | None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -109,6 +132,14 @@ class LocalStack(Service):
             raise
         self._gls = EmulatorClient(self._urls["gls"])
         self._faults = FaultProxyClient(self._urls["store"]) if self.fault_proxy else None
+        try:
+            if self.processes:  # the emulator process started before moto's URL was known
+                self._gls.config(export_s3_endpoint=self._direct_url("s3"))
+            if self._export_locations is not None:
+                self.create_event_resources(self._export_locations)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _start_threads(self) -> None:
@@ -127,6 +158,7 @@ class LocalStack(Service):
             emulator.faults.rate_limit("*", self.gls_quota, max(1, int(self.gls_quota)))
         if self.gls_latency_ms:
             emulator.faults.base_latency["*"] = self.gls_latency_ms / 1000.0
+        emulator.export_s3_endpoint = self._direct_url("s3")
         emulator.start()
         self._urls["gls"] = emulator.endpoint_url
 
@@ -183,6 +215,8 @@ class LocalStack(Service):
             self._tmp = None
         self._urls.clear()
         self._gls = self._faults = None
+        self._events = None
+        self._event_specs.clear()
         self.restore_env()
 
     # -- parts -----------------------------------------------------------------------------------------
@@ -310,6 +344,48 @@ class LocalStack(Service):
         create_archive_resources(self.moto_url, table, bucket, region=self.region, s3_url=self._direct_url("s3"))
         self._resources.append((table, bucket))
 
+    def create_event_resources(
+        self,
+        locations: str | Sequence[str],
+        *,
+        queue_name: str = DEFAULT_EVENT_QUEUE,
+        max_pending_receives: int = 5,
+        visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
+    ) -> EventResources:
+        """The event path for `locations` as the CDK stack configures it (see
+        `resources.create_event_resources`), on the moto holding S3; also `.event_resources` from now on."""
+        spec: dict[str, Any] = {
+            "locations": locations,
+            "queue_name": queue_name,
+            "max_pending_receives": max_pending_receives,
+            "visibility_timeout": visibility_timeout,
+        }
+        self._events = create_event_resources(self._direct_url("s3"), region=self.region, **spec)
+        self._event_specs.append(spec)
+        return self._events
+
+    @property
+    def event_resources(self) -> EventResources:
+        """The event path made last (by `export_locations` or `create_event_resources`)."""
+        if self._events is None:
+            raise RuntimeError("no event resources: pass export_locations or call create_event_resources")
+        return self._events
+
+    def poller(self, handler: Handler, **options: Any) -> SqsPoller:
+        """An SqsPoller of the event queue (`event_resources`) for `handler`, the way the stack's event source
+        mapping invokes the consumer; `options` as SqsPoller takes them (batch_size, wait_time_seconds, ...)."""
+        from local.sqs_poller import SqsPoller  # noqa: PLC0415 - it imports this package
+
+        events = self.event_resources
+        return SqsPoller(
+            handler,
+            queue_url=events.queue_url,
+            queue_arn=events.queue_arn,
+            endpoint_url=events.endpoint_url,
+            region=self.region,
+            **options,
+        )
+
     def preload_ledger(self, table: str, arns: Iterable[str], *, prefix: str = "sessions/") -> int:
         """Mark `arns` archived in the ledger `table` straight in moto's backend (fast); how many."""
         if self._moto is not None:
@@ -338,8 +414,12 @@ class LocalStack(Service):
             conn.close()
         for table, bucket in self._resources:
             create_archive_resources(self.moto_url, table, bucket, region=self.region, s3_url=self._direct_url("s3"))
+        for spec in self._event_specs:
+            self._events = create_event_resources(self._direct_url("s3"), region=self.region, **spec)
         emulator.clear_sessions()
         emulator.shift_on_page = False
+        emulator.fail_exports = False
+        emulator.export_success_delay_ms = 0.0
         emulator.faults.clear()
         emulator.reset_calls()
         if self.fault_proxy:

@@ -343,3 +343,17 @@ def test_a_long_session_is_capped_in_rows() -> None:
     detail = {"Arn": "x", "StreamingStartedAt": start, "StreamingEndedAt": start + timedelta(hours=5)}
     archive = zipfile.ZipFile(io.BytesIO(export_zip(detail, max_rows=50)))
     assert len(archive.read(PERF_STATS_MEMBER).decode().splitlines()) == 51
+
+
+def test_shortening_the_delay_releases_exports_already_waiting(
+    emulator: GameLiftStreamsEmulator, api: Any, bucket: str
+) -> None:
+    emulator.export_success_delay_ms = 60_000
+    arn = emulator.start_session()["Arn"]
+    api.export_stream_session_files(**ids(arn), OutputUri=f"s3://{bucket}/")
+    api.terminate_stream_session(**ids(arn))
+    assert api.get_stream_session(**ids(arn))["ExportFilesMetadata"]["Status"] == "PENDING"
+
+    emulator.export_success_delay_ms = 0
+
+    assert api.get_stream_session(**ids(arn))["ExportFilesMetadata"]["Status"] == "SUCCEEDED"
