@@ -1,8 +1,13 @@
-"""The archiver function, its least-privilege role, its failure queue and the schedule that runs it.
+"""The scheduled archiver (the reconciler): its function, least-privilege role, failure queue and schedule.
 
 EventBridge Scheduler (not an EventBridge rule) starts the runs: it has its own retry policy and
 dead-letter queue per target, invokes through a scoped IAM role instead of a Lambda resource policy,
 and its free tier (14 million invocations a month) covers a 15-minute schedule many times over.
+
+A run that runs out of time while listing invokes itself (asynchronously) to continue; reserved concurrency 1
+queues that follow-up behind the run, so runs still never overlap. The environment and the grants both
+functions need are module functions here, so the event consumer (`infra/events.py`) reuses them instead of
+a copy that could drift.
 """
 
 from __future__ import annotations
@@ -40,9 +45,118 @@ RETENTION: dict[int, logs.RetentionDays] = {
 }  # fmt: skip
 
 
+# Lambda stops a chain of requests at "approximately 16" invocations (recursive loop detection, which covers
+# functions invoking each other or themselves). A chain longer than half of that is allowed explicitly.
+LOOP_DETECTION_SAFE_CHAIN = 8
+
+
 def number_text(value: float) -> str:
     """A number as the function's settings read it back exactly: '18' for 18.0, else the shortest round-trip form."""
     return str(int(value)) if value.is_integer() else repr(value)
+
+
+def function_environment(config: ArchiverConfig, storage: Storage) -> dict[str, str]:
+    """The scheduled function's environment; the consumer's is this plus its own keys."""
+    source_regions = ",".join(config.source_regions) if config.source_regions else Aws.REGION
+    return {
+        "ARCHIVE_TABLE_NAME": storage.table.table_name,
+        "ARCHIVE_BUCKET_NAME": storage.archive_bucket.bucket_name,
+        "ARCHIVE_PREFIX": config.record_prefix,
+        "SOURCE_REGIONS": source_regions,
+        "KEEP_ENVIRONMENT_VARIABLE_VALUES": str(config.keep_environment_variable_values).lower(),
+        "TIME_BUDGET_MARGIN_SECONDS": str(config.time_budget_margin_seconds),
+        "LIST_RATE_PER_SECOND": number_text(config.list_rate_per_second),
+        "GET_RATE_PER_SECOND": number_text(config.get_rate_per_second),
+        "MAX_CONCURRENCY": str(config.max_concurrency),
+        "MAX_CONTINUATIONS": str(config.max_continuations),
+        "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": telemetry.NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": config.log_level,
+    }
+
+
+def function_log_group(scope: Construct, construct_id: str, config: ArchiverConfig) -> logs.LogGroup:
+    """A function's own log group: the configured retention, and the data removal policy."""
+    return logs.LogGroup(
+        scope, construct_id, retention=RETENTION[config.log_retention_days], removal_policy=removal_policy(config)
+    )
+
+
+def grant_archiving(role: iam.Role, log_group: logs.ILogGroup, config: ArchiverConfig, storage: Storage) -> None:
+    """What archiving one session needs, for either function: explicit statements, each naming its actions
+    (no wildcard action), on resources as narrow as IAM allows; each exception acknowledged for cdk-nag."""
+    stack = Stack.of(role)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
+        )
+    )
+    regions = config.source_regions or (Aws.REGION,)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="GetSessionsOfSourceRegions",
+            # GetStreamSession is authorized on the stream group (there is no stream-session resource type).
+            actions=["gameliftstreams:GetStreamSession"],
+            resources=[
+                stack.format_arn(
+                    service="gameliftstreams",
+                    region=region,
+                    resource="streamgroup",
+                    resource_name="*",
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+                for region in regions
+            ],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ReadWriteLedger",
+            actions=["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+            resources=[storage.table.table_arn],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteAndReadBackRecords",
+            # GetObject only to read back the record another writer stored first (412 on the conditional put).
+            actions=["s3:PutObject", "s3:GetObject"],
+            resources=[storage.records_arn_pattern],
+        )
+    )
+    if storage.encryption_key is not None:
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="UseDataKeyThroughS3AndDynamoDB",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[storage.encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": [
+                            f"s3.{Aws.REGION}.amazonaws.com",
+                            f"dynamodb.{Aws.REGION}.amazonaws.com",
+                        ]
+                    }
+                },
+            )
+        )
+    for region in config.source_regions or ("<AWS::Region>",):
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:gameliftstreams:{region}:<AWS::AccountId>:streamgroup/*]",
+            "GetStreamSession is authorized on the stream group, and the archiver must read sessions of every "
+            "stream group of the account in this Region (groups come and go); scoped to account and Region.",
+        )
+    bucket = storage.archive_bucket.node.default_child
+    assert isinstance(bucket, CfnElement)
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{arn_of(bucket)}/{config.record_prefix}*]",
+        "s3:PutObject and s3:GetObject only, only under the record prefix: one object per session, whose key is "
+        "not known until the session is archived; GetObject reads back a record another writer stored first.",
+    )
 
 
 class Archiver(Construct):
@@ -50,10 +164,12 @@ class Archiver(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ArchiverConfig, storage: Storage) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         period = Duration.minutes(config.schedule_minutes)
         # An invocation older than one period is superseded by the next scheduled run; never run it late.
         max_event_age = Duration.seconds(min(max(config.schedule_minutes * 60, 60), 6 * 3600))
+        self.environment = function_environment(config, storage)
+        # One asset for both functions (the event consumer is another handler in the same package).
+        self.code = lambda_code(LAMBDAS_DIR, RUNTIME, ARCHITECTURE)
 
         # Failed runs (after Lambda's async retry) and undeliverable schedules land here, for inspection.
         self.failure_queue = sqs.Queue(
@@ -70,12 +186,7 @@ class Archiver(Construct):
             "and Scheduler dead-letter queue); a queue for its own failures would never be read.",
         )
 
-        self.log_group = logs.LogGroup(
-            self,
-            "FunctionLogGroup",
-            retention=RETENTION[config.log_retention_days],
-            removal_policy=removal_policy(config),
-        )
+        self.log_group = function_log_group(self, "FunctionLogGroup", config)
 
         self.role = iam.Role(
             self,
@@ -83,9 +194,24 @@ class Archiver(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="GameLift Streams session archiver: list/get sessions, write records and ledger, logs.",
         )
-        self._grant(config, storage, stack)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListSessionsOfAccount",
+                # This action has no resource type in IAM: "*" is the only possible resource.
+                actions=["gameliftstreams:ListStreamSessionsByAccount"],
+                resources=["*"],
+            )
+        )
+        grant_archiving(self.role, self.log_group, config, storage)
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only for actions IAM cannot scope to a resource: gameliftstreams:ListStreamSessionsByAccount (no "
+            "resource type in the service authorization reference) and X-Ray's PutTraceSegments/PutTelemetryRecords "
+            "(added by active tracing). Every action is named; no action wildcard.",
+        )
 
-        source_regions = ",".join(config.source_regions) if config.source_regions else Aws.REGION
+        self.max_continuations = config.max_continuations
         self.function = lambda_.Function(
             self,
             "Function",
@@ -93,7 +219,7 @@ class Archiver(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=HANDLER,
-            code=lambda_code(LAMBDAS_DIR, RUNTIME, ARCHITECTURE),
+            code=self.code,
             memory_size=config.lambda_memory_mb,
             timeout=Duration.seconds(config.lambda_timeout_seconds),
             reserved_concurrent_executions=1,  # runs never overlap
@@ -104,20 +230,26 @@ class Archiver(Construct):
             # One retry absorbs a transient failure within the same period; the next schedule is the rest.
             retry_attempts=1,
             max_event_age=max_event_age,
-            environment={
-                "ARCHIVE_TABLE_NAME": storage.table.table_name,
-                "ARCHIVE_BUCKET_NAME": storage.archive_bucket.bucket_name,
-                "ARCHIVE_PREFIX": config.record_prefix,
-                "SOURCE_REGIONS": source_regions,
-                "KEEP_ENVIRONMENT_VARIABLE_VALUES": str(config.keep_environment_variable_values).lower(),
-                "TIME_BUDGET_MARGIN_SECONDS": str(config.time_budget_margin_seconds),
-                "LIST_RATE_PER_SECOND": number_text(config.list_rate_per_second),
-                "GET_RATE_PER_SECOND": number_text(config.get_rate_per_second),
-                "MAX_CONCURRENCY": str(config.max_concurrency),
-                "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
-                "POWERTOOLS_METRICS_NAMESPACE": telemetry.NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": config.log_level,
-            },
+            # A chain of follow-ups is bounded by MAX_CONTINUATIONS (and runs one at a time); Lambda's own
+            # loop detection would stop a longer chain at ~16 invocations and lose the run's position.
+            recursive_loop=(
+                lambda_.RecursiveLoop.ALLOW if 1 + self.max_continuations > LOOP_DETECTION_SAFE_CHAIN else None
+            ),
+            environment=self.environment,
+        )
+        # The follow-up invocation: on this function only (unqualified ARN, what the schedule invokes). A
+        # policy of its own, not the role's default policy, which the function depends on (a cycle otherwise).
+        self.self_invoke_policy = iam.Policy(
+            self,
+            "ContinuePolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ContinueListingInAFollowUp",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[self.function.function_arn],
+                )
+            ],
+            roles=[self.role],
         )
 
         # Our own role (rather than the one LambdaInvoke would create at stack level), trusted only by
@@ -133,7 +265,7 @@ class Archiver(Construct):
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",
-            description=f"Runs the GameLift Streams session archiver every {config.schedule_minutes} minutes.",
+            description=f"Runs the GameLift Streams session archiver every {period_text(config.schedule_minutes)}.",
             schedule=scheduler.ScheduleExpression.rate(period),
             target=targets.LambdaInvoke(
                 self.function,
@@ -143,6 +275,8 @@ class Archiver(Construct):
                 max_event_age=max_event_age,
             ),
         )
+        # No run before it may continue itself.
+        self.schedule.node.add_dependency(self.self_invoke_policy)
         self.schedule_period = period
         function = self.function.node.default_child
         assert isinstance(function, CfnElement)
@@ -153,90 +287,10 @@ class Archiver(Construct):
             "the CDK's grantInvoke writes it; no other function can be invoked.",
         )
 
-    def _grant(self, config: ArchiverConfig, storage: Storage, stack: Stack) -> None:
-        """Explicit statements, each naming its actions: no wildcard action, resources as narrow as IAM allows."""
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ListSessionsOfAccount",
-                # This action has no resource type in IAM: "*" is the only possible resource.
-                actions=["gameliftstreams:ListStreamSessionsByAccount"],
-                resources=["*"],
-            )
-        )
-        regions = config.source_regions or (Aws.REGION,)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="GetSessionsOfSourceRegions",
-                # GetStreamSession is authorized on the stream group (there is no stream-session resource type).
-                actions=["gameliftstreams:GetStreamSession"],
-                resources=[
-                    stack.format_arn(
-                        service="gameliftstreams",
-                        region=region,
-                        resource="streamgroup",
-                        resource_name="*",
-                        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                    )
-                    for region in regions
-                ],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadWriteLedger",
-                actions=["dynamodb:BatchGetItem", "dynamodb:PutItem"],
-                resources=[storage.table.table_arn],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteRecords",
-                actions=["s3:PutObject"],
-                resources=[storage.records_arn_pattern],
-            )
-        )
-        if storage.encryption_key is not None:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="UseDataKeyThroughS3AndDynamoDB",
-                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                    resources=[storage.encryption_key.key_arn],
-                    conditions={
-                        "StringEquals": {
-                            "kms:ViaService": [
-                                f"s3.{Aws.REGION}.amazonaws.com",
-                                f"dynamodb.{Aws.REGION}.amazonaws.com",
-                            ]
-                        }
-                    },
-                )
-            )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Only for actions IAM cannot scope to a resource: gameliftstreams:ListStreamSessionsByAccount (no "
-            "resource type in the service authorization reference) and X-Ray's PutTraceSegments/PutTelemetryRecords "
-            "(added by active tracing). Every action is named; no action wildcard.",
-        )
-        for region in config.source_regions or ("<AWS::Region>",):
-            acknowledge(
-                self.role,
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:gameliftstreams:{region}:<AWS::AccountId>:streamgroup/*]",
-                "GetStreamSession is authorized on the stream group, and the archiver must read sessions of every "
-                "stream group of the account in this Region (groups come and go); scoped to account and Region.",
-            )
-        bucket = storage.archive_bucket.node.default_child
-        assert isinstance(bucket, CfnElement)
-        acknowledge(
-            self.role,
-            f"AwsSolutions-IAM5[Resource::{arn_of(bucket)}/{config.record_prefix}*]",
-            "s3:PutObject only, only under the record prefix: one object per session, whose key is not known "
-            "until the session is archived.",
-        )
+
+def period_text(minutes: int) -> str:
+    """'15 minutes', '6 hours', '1 hour', '90 minutes': the schedule period as people say it."""
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -2,8 +2,12 @@
 
 Every key has a default here and the same default in `cdk.json` (a test keeps them equal). Values come from
 `cdk.json` (JSON types) or from `-c key=value` (always strings), so each parser accepts both. Errors name the
-context key and the expected form. The rules the function's settings apply too (prefix, Regions, pacing) are
-`archiver.rules`, the one module both import, so a value that synthesizes is one the function accepts.
+context key and the expected form. The rules the function's settings apply too (prefix, Regions, pacing, export
+locations) are `archiver.rules`, the one module both import, so a value that synthesizes is one the function accepts.
+
+Two keys default to "" = auto, because their right value depends on whether the event-driven path is on
+(`export_locations`): the schedule (15 minutes of polling, or a 6-hour reconcile) and the reconciler's
+GetStreamSession pace (18/s alone, 14/s beside the consumer's 4/s under the shared 20/s quota).
 """
 
 from __future__ import annotations
@@ -34,10 +38,16 @@ LOG_RETENTION_DAYS = (
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 REMOVAL_POLICIES = ("retain", "destroy")
 
+# The auto ("") values of schedule_minutes and get_rate_per_second: (without export_locations, with it).
+AUTO_SCHEDULE_MINUTES = (15, 360)
+AUTO_GET_RATE_PER_SECOND = (18.0, 14.0)
+CONSUMER_CONCURRENCY = WholeNumber(2, 1000)  # the event source mapping's MaximumConcurrency range
+CONSUMER_BATCH_SIZE = WholeNumber(1, 10)  # a standard queue allows up to 10 without a batching window
+
 # Key -> default. `cdk.json` carries the same values; "" means "not set" for the optional keys.
 DEFAULTS: dict[str, object] = {
     "stack_name": "GameLiftStreamsSessionArchiver",
-    "schedule_minutes": 15,
+    "schedule_minutes": "",
     "source_regions": "",
     "record_prefix": "sessions/",
     "log_retention_days": 90,
@@ -55,8 +65,14 @@ DEFAULTS: dict[str, object] = {
     "glue_database_name": "gameliftstreams_archive",
     "athena_workgroup_name": "gameliftstreams-archive",
     "list_rate_per_second": 18,
-    "get_rate_per_second": 18,
+    "get_rate_per_second": "",
     "max_concurrency": 8,
+    "export_locations": "",
+    "get_quota_per_second": 20,
+    "consumer_get_rate_per_second": 4,
+    "consumer_max_concurrency": 2,
+    "consumer_batch_size": 10,
+    "max_pending_receives": 5,
 }
 
 # Key -> the expected form, as the error messages and docs/DEPLOY.md state it.
@@ -64,7 +80,8 @@ FORMS: dict[str, str] = {
     "stack_name": "a CloudFormation stack name: a letter, then up to 127 letters, digits or '-'",
     "schedule_minutes": (
         "a whole number of minutes from 1 to 720 (the run interval), "
-        "not less than lambda_timeout_seconds rounded up to whole minutes"
+        "not less than lambda_timeout_seconds rounded up to whole minutes "
+        f"(empty: {AUTO_SCHEDULE_MINUTES[0]}, or {AUTO_SCHEDULE_MINUTES[1]} with export_locations)"
     ),
     "source_regions": "a comma-separated list of AWS Regions such as 'us-east-2,us-west-2' (empty: the stack's Region)",
     "record_prefix": rules.PREFIX_FORM,
@@ -83,8 +100,23 @@ FORMS: dict[str, str] = {
     "glue_database_name": "a Glue database name: 1-255 of lower-case letters, digits and '_'",
     "athena_workgroup_name": "an Athena workgroup name: 1-128 of letters, digits and . _ -",
     "list_rate_per_second": f"{rules.RATE_PER_SECOND.form} (ListStreamSessionsByAccount calls per second per Region)",
-    "get_rate_per_second": f"{rules.RATE_PER_SECOND.form} (GetStreamSession calls per second per Region)",
+    "get_rate_per_second": (
+        f"{rules.RATE_PER_SECOND.form} (GetStreamSession calls per second per Region of the scheduled run; "
+        f"empty: {AUTO_GET_RATE_PER_SECOND[0]:g}, or {AUTO_GET_RATE_PER_SECOND[1]:g} with export_locations)"
+    ),
     "max_concurrency": f"{rules.CONCURRENCY.form} (archiving threads per Region)",
+    "export_locations": rules.EXPORT_LOCATIONS_FORM,
+    "get_quota_per_second": f"{rules.RATE_PER_SECOND.form} (the account's GetStreamSession quota per Region)",
+    "consumer_get_rate_per_second": (
+        f"{rules.RATE_PER_SECOND.form} "
+        "(GetStreamSession calls per second per Region of all consumer instances together)"
+    ),
+    "consumer_max_concurrency": f"{CONSUMER_CONCURRENCY.form} (consumer instances at most)",
+    "consumer_batch_size": f"{CONSUMER_BATCH_SIZE.form} (messages per consumer invocation)",
+    "max_pending_receives": (
+        f"{rules.PENDING_RECEIVES.form} (receives of an event whose export is still PENDING before the "
+        "reconciler is left to archive it)"
+    ),
 }
 
 
@@ -115,13 +147,41 @@ class ArchiverConfig:
     glue_database_name: str
     athena_workgroup_name: str
     list_rate_per_second: float
-    get_rate_per_second: float
+    get_rate_per_second: float  # resolved: never auto here
     max_concurrency: int
+    export_locations: tuple[rules.ExportLocation, ...]  # empty: the event-driven path is off
+    get_quota_per_second: float
+    consumer_get_rate_per_second: float
+    consumer_max_concurrency: int
+    consumer_batch_size: int
+    max_pending_receives: int
 
     @property
     def retain_data(self) -> bool:
         """Whether buckets, table and logs outlive the stack."""
         return self.data_removal_policy == "retain"
+
+    @property
+    def events_enabled(self) -> bool:
+        """Whether the stack builds the event-driven path (rule, queue, consumer)."""
+        return bool(self.export_locations)
+
+    @property
+    def export_locations_text(self) -> str:
+        """The locations in the one form both sides read (`EXPORT_LOCATIONS`): `s3://bucket/prefix/,...`."""
+        return ",".join(location.uri for location in self.export_locations)
+
+    @property
+    def max_continuations(self) -> int:
+        """Follow-up invocations one scheduled run may chain: as many whole timeouts as fit in the period
+        after the first, so a chain ends before the next scheduled run is due (0 to 1000)."""
+        fits = self.schedule_minutes * 60 // self.lambda_timeout_seconds - 1
+        return max(rules.CONTINUATIONS.low, min(rules.CONTINUATIONS.high, fits))
+
+    @property
+    def consumer_instance_rate_per_second(self) -> float:
+        """One consumer instance's GetStreamSession pace: the consumers' share split over their most instances."""
+        return self.consumer_get_rate_per_second / self.consumer_max_concurrency
 
 
 def _fail(key: str, value: object) -> ConfigError:
@@ -212,6 +272,17 @@ def _regions(key: str, value: object) -> tuple[str, ...]:
         raise _fail(key, value) from None
 
 
+def _auto(parse: Callable[[str, object], T]) -> Callable[[str, object], T | None]:
+    """A key whose "" (or null) means auto: None here, resolved once the other keys are known."""
+
+    def parse_or_auto(key: str, value: object) -> T | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return parse(key, value)
+
+    return parse_or_auto
+
+
 def _prefix(key: str, value: object) -> str:
     try:
         return rules.prefix(_text(key, value))
@@ -221,7 +292,7 @@ def _prefix(key: str, value: object) -> str:
 
 _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "stack_name": _pattern(_STACK_NAME),
-    "schedule_minutes": _whole(1, 720),
+    "schedule_minutes": _auto(_whole(1, 720)),
     "source_regions": _regions,
     "record_prefix": _prefix,
     "log_retention_days": _retention,
@@ -240,8 +311,14 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "athena_workgroup_name": _pattern(_WORKGROUP_NAME),
     # The function's own rules: what synthesizes is what the function accepts.
     "list_rate_per_second": _checked(rules.RATE_PER_SECOND.parse),
-    "get_rate_per_second": _checked(rules.RATE_PER_SECOND.parse),
+    "get_rate_per_second": _auto(_checked(rules.RATE_PER_SECOND.parse)),
     "max_concurrency": _checked(rules.CONCURRENCY.parse),
+    "export_locations": _checked(rules.export_locations),
+    "get_quota_per_second": _checked(rules.RATE_PER_SECOND.parse),
+    "consumer_get_rate_per_second": _checked(rules.RATE_PER_SECOND.parse),
+    "consumer_max_concurrency": _checked(CONSUMER_CONCURRENCY.parse),
+    "consumer_batch_size": _checked(CONSUMER_BATCH_SIZE.parse),
+    "max_pending_receives": _checked(rules.PENDING_RECEIVES.parse),
 }
 
 
@@ -251,6 +328,11 @@ def load_config(get_context: Callable[[str], object]) -> ArchiverConfig:
     for key, parse in _PARSERS.items():
         raw = get_context(key)
         values[key] = parse(key, DEFAULTS[key] if raw is None else raw)
+    events = bool(values["export_locations"])
+    if values["schedule_minutes"] is None:
+        values["schedule_minutes"] = AUTO_SCHEDULE_MINUTES[events]
+    if values["get_rate_per_second"] is None:
+        values["get_rate_per_second"] = AUTO_GET_RATE_PER_SECOND[events]
     config = ArchiverConfig(**values)
     # Cross-checks: a run must fit in one schedule period (else runs queue up behind the reserved
     # concurrency of 1 and throttle), and the time budget margin must leave the run time to work.
@@ -258,7 +340,33 @@ def load_config(get_context: Callable[[str], object]) -> ArchiverConfig:
         raise _fail("schedule_minutes", config.schedule_minutes)
     if config.time_budget_margin_seconds * 2 > config.lambda_timeout_seconds:
         raise _fail("time_budget_margin_seconds", config.time_budget_margin_seconds)
+    _check_quota(config)
     return config
+
+
+def _check_quota(config: ArchiverConfig) -> None:
+    """Both functions share GetStreamSession's quota per Region: the paces they may reach together must fit."""
+    paces = {"get_rate_per_second": config.get_rate_per_second}
+    if config.events_enabled:
+        paces["consumer_get_rate_per_second"] = config.consumer_get_rate_per_second
+    total = sum(paces.values())
+    if total > config.get_quota_per_second:
+        named = " + ".join(f"'{key}' ({value:g})" for key, value in paces.items())
+        raise ConfigError(
+            f"GetStreamSession paces {named} = {total:g} calls per second per Region exceed the context key "
+            f"'get_quota_per_second' ({config.get_quota_per_second:g}): lower "
+            + (" or ".join(f"'{key}'" for key in paces))
+            + ", or raise 'get_quota_per_second' after a quota increase. "
+            "Set them in cdk.json or with -c key=<value>."
+        )
+    if config.events_enabled and config.consumer_instance_rate_per_second < rules.RATE_PER_SECOND.low:
+        raise ConfigError(
+            f"The context key 'consumer_get_rate_per_second' ({config.consumer_get_rate_per_second:g}) split over "
+            f"'consumer_max_concurrency' ({config.consumer_max_concurrency}) instances is "
+            f"{config.consumer_instance_rate_per_second:g} calls per second per instance, below the function's "
+            f"lowest pace ({rules.RATE_PER_SECOND.low:g}): raise consumer_get_rate_per_second or lower "
+            "consumer_max_concurrency. Set them in cdk.json or with -c key=<value>."
+        )
 
 
 def load_config_from_mapping(context: Mapping[str, object]) -> ArchiverConfig:

@@ -1,8 +1,11 @@
 """Alarms, the alarm topic and the dashboard: how the platform team learns that archiving stopped or failed.
 
 The run metrics come from Powertools Metrics (EMF) in the function, namespace telemetry.NAMESPACE with the
-single dimension `service` = telemetry.SERVICE; the names are imported from `archiver.telemetry` so the
-alarms watch exactly what the code emits.
+single dimension `service` = telemetry.SERVICE (the consumer has the same environment, so the same namespace
+and dimension); the names are imported from `archiver.telemetry` so the alarms watch exactly what the code emits.
+
+The scheduled run's alarms use the schedule period; the event-driven path's use EVENTS_PERIOD, because its
+point is minutes, not the reconcile period of hours.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from constructs import Construct
 from archiver import telemetry
 from infra.archiver import Archiver
 from infra.config import ArchiverConfig
+from infra.events import ExportEvents, oldest_expected_age_seconds
+
+EVENTS_PERIOD = Duration.minutes(5)
 
 
 def run_metric(name: str, period: Duration, statistic: str = "Sum") -> cloudwatch.Metric:
@@ -33,9 +39,18 @@ def run_metric(name: str, period: Duration, statistic: str = "Sum") -> cloudwatc
 
 
 class Monitoring(Construct):
-    """Five alarms (errors, throttles, failed-run queue, failed sessions, no successful run) and a dashboard."""
+    """Alarms (errors, failed-run queue, failed sessions, no successful run; throttles while a run cannot
+    continue itself; the consumer's errors, queue age, dead letters and undelivered events) and a dashboard."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: ArchiverConfig, archiver: Archiver) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ArchiverConfig,
+        archiver: Archiver,
+        events: ExportEvents | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         period = Duration.minutes(config.schedule_minutes)
         function = archiver.function
@@ -88,12 +103,15 @@ class Monitoring(Construct):
             function.metric_errors(period=period, statistic="Sum"),
             "The archiver function failed (error or timeout). See its log group and the failed-runs queue.",
         )
-        self._alarm(
-            "FunctionThrottles",
-            function.metric_throttles(period=period, statistic="Sum"),
-            "An archiver invocation was throttled: a run was still going when the next was due (reserved "
-            "concurrency 1). Runs may be too long for the schedule.",
-        )
+        if archiver.max_continuations == 0:
+            # With follow-ups, a throttle is the design: the follow-up waits behind the run that invoked it.
+            # An invocation that waits longer than a period is dropped to the failed-runs queue (alarmed below).
+            self._alarm(
+                "FunctionThrottles",
+                function.metric_throttles(period=period, statistic="Sum"),
+                "An archiver invocation was throttled: a run was still going when the next was due (reserved "
+                "concurrency 1). Runs may be too long for the schedule.",
+            )
         self._alarm(
             "FailedRunsQueueNotEmpty",
             archiver.failure_queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum"),
@@ -115,6 +133,8 @@ class Monitoring(Construct):
             missing=cloudwatch.TreatMissingData.BREACHING,
         )
 
+        event_rows = self._events(config, events) if events is not None else []
+
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -128,8 +148,8 @@ class Monitoring(Construct):
                         stacked=False,
                     ),
                     cloudwatch.GraphWidget(
-                        title="Runs completed and run duration",
-                        left=[run_metric(telemetry.RUN_COMPLETED, period)],
+                        title="Runs completed and continued, run duration",
+                        left=[run_metric(telemetry.RUN_COMPLETED, period), run_metric(telemetry.RUN_CONTINUED, period)],
                         right=[
                             run_metric(telemetry.RUN_DURATION, period, "Maximum"),
                             run_metric(telemetry.RUN_DURATION, period, "Average"),
@@ -158,11 +178,92 @@ class Monitoring(Construct):
                         width=12,
                     ),
                 ],
+                *event_rows,
                 [
                     cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24, height=4),
                 ],
             ],
         )
+
+    def _events(self, config: ArchiverConfig, events: ExportEvents) -> list[list[cloudwatch.IWidget]]:
+        """The event-driven path's alarms, and its dashboard rows."""
+        consumer = events.function
+        queue_age = events.queue.metric_approximate_age_of_oldest_message(period=EVENTS_PERIOD, statistic="Maximum")
+        dead_letters = events.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=EVENTS_PERIOD, statistic="Maximum"
+        )
+        undelivered = cloudwatch.Metric(
+            namespace="AWS/Events",
+            metric_name="FailedInvocations",
+            dimensions_map={"RuleName": events.rule.rule_name},
+            statistic="Sum",
+            period=EVENTS_PERIOD,
+        )
+        self._alarm(
+            "ConsumerErrors",
+            consumer.metric_errors(period=EVENTS_PERIOD, statistic="Sum"),
+            "The export event consumer failed a whole batch (error or timeout); its messages come back and, "
+            "after too many receives, go to the dead-letter queue. See the consumer's log group.",
+        )
+        oldest = oldest_expected_age_seconds(config)
+        self._alarm(
+            "ExportEventsQueueBehind",
+            queue_age,
+            f"An export event has waited more than {oldest} s in the queue: longer than an export still PENDING "
+            "is redelivered. The consumer is failing, throttled or behind a burst; sessions wait for it or for "
+            "the reconciler.",
+            threshold=oldest,
+        )
+        self._alarm(
+            "ExportEventsDeadLettered",
+            dead_letters,
+            "Export events the consumer failed on too many times are in the dead-letter queue. The reconciler "
+            "archives their sessions; read the messages and the consumer's logs, then purge.",
+        )
+        self._alarm(
+            "ExportEventsNotDelivered",
+            undelivered,
+            "EventBridge could not deliver export events to the queue (for example a KMS key policy that does "
+            "not let EventBridge use the queue's key). The reconciler archives those sessions.",
+        )
+        outcomes = [run_metric(name, EVENTS_PERIOD) for name in telemetry.EVENT_OUTCOMES]
+        return [
+            [
+                cloudwatch.GraphWidget(title="Export events per outcome", left=outcomes, width=12, stacked=False),
+                cloudwatch.GraphWidget(
+                    title="Export events unmatched and left to reconcile",
+                    left=[
+                        run_metric(telemetry.EVENTS_UNMATCHED, EVENTS_PERIOD),
+                        run_metric(telemetry.EVENTS_LEFT_TO_RECONCILE, EVENTS_PERIOD),
+                    ],
+                    width=12,
+                ),
+            ],
+            [
+                cloudwatch.GraphWidget(
+                    title="Consumer invocations, errors, throttles",
+                    left=[
+                        consumer.metric_invocations(period=EVENTS_PERIOD, statistic="Sum"),
+                        consumer.metric_errors(period=EVENTS_PERIOD, statistic="Sum"),
+                        consumer.metric_throttles(period=EVENTS_PERIOD, statistic="Sum"),
+                    ],
+                    right=[consumer.metric_duration(period=EVENTS_PERIOD, statistic="Maximum")],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title="Export events queue: oldest message (s), dead letters, undelivered",
+                    left=[queue_age],
+                    right=[
+                        events.queue.metric_approximate_number_of_messages_visible(
+                            period=EVENTS_PERIOD, statistic="Maximum"
+                        ),
+                        dead_letters,
+                        undelivered,
+                    ],
+                    width=12,
+                ),
+            ],
+        ]
 
     def _alarm(
         self,

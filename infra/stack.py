@@ -1,4 +1,5 @@
-"""The one stack a platform team deploys: storage, archiver (function + schedule), analytics, monitoring.
+"""The one stack a platform team deploys: storage, archiver (function + schedule), analytics, monitoring, and
+with `export_locations` the event-driven path (rule, queue, consumer).
 
 Environment-agnostic on purpose (no `env`, no context lookups): it synthesizes without AWS credentials,
 and the Region/account come from the deploying credentials as CloudFormation pseudo parameters.
@@ -14,6 +15,7 @@ from constructs import Construct
 from infra.analytics import Analytics
 from infra.archiver import Archiver
 from infra.config import ArchiverConfig
+from infra.events import ExportEvents
 from infra.monitoring import Monitoring
 from infra.storage import Storage
 
@@ -21,7 +23,7 @@ DESCRIPTION = "Archives Amazon GameLift Streams stream sessions with exported fi
 
 
 class ArchiverStack(Stack):
-    """Composes the four constructs and exports what operators and analysts need to find."""
+    """Composes the constructs and exports what operators and analysts need to find."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ArchiverConfig, **kwargs: Any) -> None:
         super().__init__(
@@ -38,8 +40,13 @@ class ArchiverStack(Stack):
         self.config = config
         self.storage = Storage(self, "Storage", config=config)
         self.archiver = Archiver(self, "Archiver", config=config, storage=self.storage)
+        self.events = (
+            ExportEvents(self, "ExportEvents", config=config, storage=self.storage, archiver=self.archiver)
+            if config.events_enabled
+            else None
+        )
         self.analytics = Analytics(self, "Analytics", config=config, storage=self.storage)
-        self.monitoring = Monitoring(self, "Monitoring", config=config, archiver=self.archiver)
+        self.monitoring = Monitoring(self, "Monitoring", config=config, archiver=self.archiver, events=self.events)
 
         outputs = {
             "LedgerTableName": (self.storage.table.table_name, "DynamoDB ledger of archived sessions"),
@@ -55,5 +62,15 @@ class ArchiverStack(Stack):
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic of the archiver's alarms"),
             "DashboardUrl": (self.monitoring.dashboard_url, "CloudWatch dashboard of the archiver"),
         }
+        if self.events is not None:
+            outputs |= {
+                "ConsumerFunctionName": (self.events.function.function_name, "The export event consumer function"),
+                "ExportEventsQueueUrl": (self.events.queue.queue_url, "Export events waiting for the consumer"),
+                "ExportEventsDeadLetterQueueUrl": (
+                    self.events.dead_letter_queue.queue_url,
+                    "Export events the consumer failed on too often (the reconciler archives them)",
+                ),
+                "ExportEventsRuleName": (self.events.rule.rule_name, "EventBridge rule matching export ZIPs"),
+            }
         for output_id, (value, description) in outputs.items():
             CfnOutput(self, output_id, value=value, description=description)

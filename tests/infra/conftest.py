@@ -35,6 +35,15 @@ VARIANT: dict[str, object] = {
     "get_rate_per_second": "12.5",
     "max_concurrency": "16",
 }
+# The event-driven path on: two buckets, one with two prefixes, one whole.
+EXPORT_LOCATIONS = "s3://my-exports/gamelift/,s3://my-exports/more/,s3://other-exports/"
+EVENTS: dict[str, object] = {"stack_name": "ArchiverEvents", "export_locations": EXPORT_LOCATIONS}
+# ... and with the variant's options (KMS, Regions, destroy, ...).
+EVENTS_VARIANT: dict[str, object] = {
+    **VARIANT,
+    "stack_name": "ArchiverEventsVariant",
+    "export_locations": EXPORT_LOCATIONS,
+}
 
 
 @dataclass
@@ -70,6 +79,18 @@ def default() -> Built:
 def variant() -> Built:
     """The stack with every option set (KMS, Regions, e-mail, destroy, ...)."""
     return build(VARIANT)
+
+
+@pytest.fixture(scope="session")
+def events() -> Built:
+    """The stack with export_locations set (the event-driven path) and every other key at its default."""
+    return build(EVENTS)
+
+
+@pytest.fixture(scope="session")
+def events_variant() -> Built:
+    """The event-driven path with every option set (KMS-encrypted queues, Regions, ...)."""
+    return build(EVENTS_VARIANT)
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,101 @@ def test_defaults() -> None:
     assert config.list_rate_per_second == lambda_defaults.list_rate_per_second
     assert config.get_rate_per_second == lambda_defaults.get_rate_per_second
     assert config.max_concurrency == lambda_defaults.max_concurrency
+    # The event-driven path is off by default.
+    assert config.export_locations == ()
+    assert not config.events_enabled
+    assert config.export_locations_text == ""
+    assert config.get_quota_per_second == 20
+    assert (config.consumer_get_rate_per_second, config.consumer_max_concurrency) == (4, 2)
+    assert (config.consumer_batch_size, config.max_pending_receives) == (10, 5)
+    assert config.max_continuations == 2  # 15 minutes hold three 300 s runs: the first and two follow-ups
+
+
+def test_auto_schedule_and_pace_follow_export_locations() -> None:
+    """ "" (the default) means auto: polling every 15 minutes at 18/s, or reconciling every 6 hours at 14/s
+    beside the consumers' 4/s; a value overrides either."""
+    polling = load_config_from_mapping({"schedule_minutes": "", "get_rate_per_second": ""})
+    assert (polling.schedule_minutes, polling.get_rate_per_second) == (15, 18)
+    events = load_config_from_mapping({"export_locations": "s3://my-exports/gamelift/"})
+    assert events.events_enabled
+    assert (events.schedule_minutes, events.get_rate_per_second) == (360, 14)
+    assert events.get_rate_per_second + events.consumer_get_rate_per_second < events.get_quota_per_second
+    assert events.max_continuations == 360 * 60 // 300 - 1 == 71
+    chosen = load_config_from_mapping(
+        {"export_locations": "s3://my-exports/gamelift/", "schedule_minutes": "60", "get_rate_per_second": "10"}
+    )
+    assert (chosen.schedule_minutes, chosen.get_rate_per_second) == (60, 10)
+    assert load_config_from_mapping({"schedule_minutes": 30}).schedule_minutes == 30
+    assert load_config_from_mapping({"schedule_minutes": None}).schedule_minutes == 15
+    assert DEFAULTS["schedule_minutes"] == DEFAULTS["get_rate_per_second"] == ""
+
+
+def test_export_locations_parse_by_the_shared_rule() -> None:
+    text = " s3://my-exports/gamelift/ , s3://other-exports/,s3://my-exports/gamelift/"
+    config = load_config_from_mapping({"export_locations": text})
+    assert config.export_locations == rules.export_locations(text)
+    assert config.export_locations == (
+        rules.ExportLocation("my-exports", "gamelift/"),
+        rules.ExportLocation("other-exports", ""),
+    )
+    # The one form both sides read: what the consumer gets as EXPORT_LOCATIONS parses back to the same locations.
+    assert config.export_locations_text == "s3://my-exports/gamelift/,s3://other-exports/"
+    assert rules.export_locations(config.export_locations_text) == config.export_locations
+    from_json = load_config_from_mapping({"export_locations": ["s3://my-exports/gamelift/", "s3://other-exports/"]})
+    assert from_json.export_locations == config.export_locations
+
+
+@pytest.mark.parametrize(
+    ("minutes", "timeout", "expected"),
+    [(15, 300, 2), (5, 300, 0), (15, 900, 0), (360, 300, 71), (720, 60, 719), (1, 60, 0), (16, 300, 2)],
+)
+def test_max_continuations_fill_the_period_after_the_first_run(minutes: int, timeout: int, expected: int) -> None:
+    config = load_config_from_mapping({"schedule_minutes": minutes, "lambda_timeout_seconds": timeout})
+    assert config.max_continuations == expected
+    assert (1 + config.max_continuations) * timeout <= minutes * 60  # the chain ends within the period
+    assert rules.CONTINUATIONS.parse(str(config.max_continuations)) == expected  # the function accepts it
+
+
+def test_quota_alone_names_the_pace_and_the_quota() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config_from_mapping({"get_rate_per_second": "21"})
+    message = str(raised.value)
+    assert "'get_rate_per_second' (21)" in message
+    assert "'get_quota_per_second' (20)" in message
+    assert "consumer_get_rate_per_second" not in message  # off: the consumer takes nothing
+    assert load_config_from_mapping({"get_rate_per_second": "20"}).get_rate_per_second == 20
+    raised_quota = load_config_from_mapping({"get_rate_per_second": "40", "get_quota_per_second": "50"})
+    assert raised_quota.get_rate_per_second == 40
+
+
+def test_quota_shared_with_the_consumer_names_every_key() -> None:
+    on = {"export_locations": "s3://my-exports/gamelift/"}
+    with pytest.raises(ConfigError) as raised:
+        load_config_from_mapping({**on, "get_rate_per_second": "18"})  # today's pace plus the consumer's 4/s
+    message = str(raised.value)
+    for part in (
+        "'get_rate_per_second' (18)",
+        "'consumer_get_rate_per_second' (4)",
+        "= 22",
+        "'get_quota_per_second' (20)",
+    ):
+        assert part in message
+    with pytest.raises(ConfigError, match="'consumer_get_rate_per_second' \\(7\\)"):
+        load_config_from_mapping({**on, "consumer_get_rate_per_second": "7"})  # 14 + 7 > 20
+    at_quota = load_config_from_mapping({**on, "get_rate_per_second": "16", "consumer_get_rate_per_second": "4"})
+    assert at_quota.get_rate_per_second + at_quota.consumer_get_rate_per_second == 20
+    # Without export_locations the consumer's pace is not counted (there is no consumer).
+    assert load_config_from_mapping({"get_rate_per_second": "18", "consumer_get_rate_per_second": "4"})
+
+
+def test_consumer_pace_per_instance_must_be_one_the_function_accepts() -> None:
+    on = {"export_locations": "s3://my-exports/gamelift/"}
+    config = load_config_from_mapping({**on, "consumer_get_rate_per_second": "5", "consumer_max_concurrency": "4"})
+    assert config.consumer_instance_rate_per_second == 1.25
+    with pytest.raises(ConfigError) as raised:
+        load_config_from_mapping({**on, "consumer_get_rate_per_second": "1", "consumer_max_concurrency": "1000"})
+    assert "'consumer_get_rate_per_second'" in str(raised.value)
+    assert "'consumer_max_concurrency'" in str(raised.value)
 
 
 def test_cli_strings_and_json_types_both_parse() -> None:
@@ -73,7 +168,9 @@ def test_cli_strings_and_json_types_both_parse() -> None:
     ],
 )
 def test_rates_accept_whole_and_decimal_numbers_as_strings_or_json(value: object, expected: float) -> None:
-    config = load_config_from_mapping({"list_rate_per_second": value, "get_rate_per_second": value})
+    config = load_config_from_mapping(
+        {"list_rate_per_second": value, "get_rate_per_second": value, "get_quota_per_second": 10_000}
+    )
     assert config.list_rate_per_second == config.get_rate_per_second == expected
 
 
@@ -152,6 +249,34 @@ def test_max_concurrency_accepts_string_or_json_whole_number() -> None:
         ("record_prefix", "./"),
         ("record_prefix", ""),
         ("max_concurrency", True),
+        ("export_locations", "my-exports/gamelift/"),
+        ("export_locations", "s3://my-exports/gamelift"),  # a prefix ends in "/"
+        ("export_locations", "s3://my-exports"),
+        ("export_locations", "s3://My-Exports/"),
+        ("export_locations", "s3://my-exports/a/../b/"),
+        ("export_locations", "s3://my-exports/with space/"),
+        ("export_locations", "s3://my-exports/star*/"),  # the rule's wildcard must not meet a "*" of the prefix
+        ("export_locations", "s3://my-exports/gamelift/;s3://other-exports/"),
+        ("export_locations", "s3://my-exports/gamelift/,,s3://other-exports/"),
+        ("export_locations", ["s3://my-exports/", 5]),
+        ("export_locations", 5),
+        ("export_locations", True),
+        ("schedule_minutes", " auto "),
+        ("get_rate_per_second", "auto"),
+        ("get_quota_per_second", "0"),
+        ("get_quota_per_second", ""),
+        ("get_quota_per_second", "twenty"),
+        ("consumer_get_rate_per_second", "0"),
+        ("consumer_get_rate_per_second", ""),
+        ("consumer_max_concurrency", "1"),  # the event source mapping's minimum is 2
+        ("consumer_max_concurrency", "1001"),
+        ("consumer_max_concurrency", "2.5"),
+        ("consumer_batch_size", "0"),
+        ("consumer_batch_size", "11"),
+        ("consumer_batch_size", ""),
+        ("max_pending_receives", "0"),
+        ("max_pending_receives", "101"),
+        ("max_pending_receives", "many"),
     ],
 )
 def test_invalid_value_names_key_and_expected_form(key: str, value: object) -> None:

@@ -68,3 +68,34 @@ def test_schema_doc_generator_refuses_a_page_without_its_blocks() -> None:
     stale = text.replace("| `s3_key` | `S` |", "| `s3_key` | `N` |")
     assert stale != text
     assert schema_doc.render(stale) == text
+
+
+def test_deploy_doc_turns_eventbridge_on_without_replacing_the_notification_configuration() -> None:
+    text = (DOCS / "DEPLOY.md").read_text()
+    section = text[text.index("## Event-driven archiving (export_locations)") :]
+    section = section[: section.index("\n## ", 1)]
+    steps = [
+        "aws s3api get-bucket-notification-configuration --bucket",
+        """jq '. + {"EventBridgeConfiguration": {}}'""",
+        "aws s3api put-bucket-notification-configuration --bucket",
+        "--skip-destination-validation",
+    ]
+    positions = [section.index(step) for step in steps]
+    assert positions[:3] == sorted(positions[:3])  # read, add, put back: in that order
+    assert section.count("get-bucket-notification-configuration") >= 2  # and check it afterwards
+
+
+def test_deploy_doc_figures_are_the_configs() -> None:
+    """The auto defaults, the quota split and MAX_CONTINUATIONS as the doc states them."""
+    from infra.config import load_config_from_mapping
+
+    text = " ".join((DOCS / "DEPLOY.md").read_text().split())  # line breaks as spaces
+    polling = load_config_from_mapping({})
+    events = load_config_from_mapping({"export_locations": "s3://my-exports/"})
+    split = events.get_rate_per_second + events.consumer_get_rate_per_second
+    assert (
+        f"{events.get_rate_per_second:g} + {events.consumer_get_rate_per_second:g} = {split:g}/s, "
+        f"leaving {events.get_quota_per_second - split:g}/s"
+    ) in text
+    assert f"({polling.max_continuations} at 15 minutes and 300 s, {events.max_continuations} at 6 hours" in text
+    assert f"{events.consumer_instance_rate_per_second:g}/s by default" in text

@@ -88,6 +88,20 @@ def test_function(default: Built) -> None:
     assert props["Timeout"] == 300
     assert props["MemorySize"] == 512
     assert props["LoggingConfig"] == {"LogGroup": {"Ref": logical_id(default, "AWS::Logs::LogGroup")}}
+    # A chain of at most three invocations stays far below where Lambda's loop detection stops one (~16).
+    assert "RecursiveLoop" not in props
+
+
+def test_long_chains_of_follow_ups_are_allowed_explicitly() -> None:
+    """Lambda stops a chain of ~16 invocations of functions invoking each other or themselves; a run that
+    may chain more follow-ups (6 hours of 300 s runs: 71) must not lose its position to that."""
+    from tests.infra.conftest import build
+
+    built = build({"stack_name": "ArchiverLongChain", "schedule_minutes": "360"})
+    props = function(built)["Properties"]
+    assert props["Environment"]["Variables"]["MAX_CONTINUATIONS"] == "71"
+    assert props["RecursiveLoop"] == "Allow"
+    assert props["ReservedConcurrentExecutions"] == 1  # the chain's links still run one at a time
 
 
 def test_function_environment(default: Built, variant: Built) -> None:
@@ -106,6 +120,8 @@ def test_function_environment(default: Built, variant: Built) -> None:
     assert env["LIST_RATE_PER_SECOND"] == "18"
     assert env["GET_RATE_PER_SECOND"] == "18"
     assert env["MAX_CONCURRENCY"] == "8"
+    assert env["MAX_CONTINUATIONS"] == "2"  # 15 minutes / 300 s, less the first run
+    assert "EXPORT_LOCATIONS" not in env  # the consumer's, not the reconciler's
     variant_env = function(variant)["Properties"]["Environment"]["Variables"]
     assert variant_env["SOURCE_REGIONS"] == "us-east-2,us-west-2"
     assert variant_env["ARCHIVE_PREFIX"] == "archive/sessions/"
@@ -113,6 +129,7 @@ def test_function_environment(default: Built, variant: Built) -> None:
     assert variant_env["LIST_RATE_PER_SECOND"] == "40"
     assert variant_env["GET_RATE_PER_SECOND"] == "12.5"
     assert variant_env["MAX_CONCURRENCY"] == "16"
+    assert variant_env["MAX_CONTINUATIONS"] == "2"  # 30 minutes / 600 s, less the first run
     variant_props = function(variant)["Properties"]
     assert (variant_props["MemorySize"], variant_props["Timeout"]) == (1024, 600)
 
@@ -167,7 +184,20 @@ def test_schedule(default: Built, variant: Built) -> None:
             },
         },
     )
-    variant.template.has_resource_properties("AWS::Scheduler::Schedule", {"ScheduleExpression": "rate(30 minutes)"})
+    variant.template.has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {"ScheduleExpression": "rate(30 minutes)", "Description": Match.string_like_regexp("every 30 minutes\\.$")},
+    )
+    default.template.has_resource_properties(
+        "AWS::Scheduler::Schedule", {"Description": Match.string_like_regexp("every 15 minutes\\.$")}
+    )
+
+
+def test_no_schedule_before_the_run_may_continue_itself(default: Built) -> None:
+    _, schedule = only(default, "AWS::Scheduler::Schedule")
+    policy = default.stack.archiver.self_invoke_policy.node.default_child
+    assert isinstance(policy, cdk.CfnElement)
+    assert default.stack.get_logical_id(policy) in schedule["DependsOn"]
 
 
 def test_schedule_role_trusts_only_scheduler_of_this_account(default: Built) -> None:
@@ -427,6 +457,8 @@ def test_function_permissions_are_least_privilege(default: Built) -> None:
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "s3:PutObject",
+        "s3:GetObject",
+        "lambda:InvokeFunction",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "sqs:SendMessage",
@@ -456,7 +488,27 @@ def test_function_permissions_are_least_privilege(default: Built) -> None:
     assert by_action["s3:PutObject"]["Resource"] == {
         "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/sessions/*"]]
     }
+    # Read-back of a record another writer stored first (412 on the conditional write): the same objects only.
+    assert by_action["s3:GetObject"]["Resource"] == by_action["s3:PutObject"]["Resource"]
     assert not any(action.startswith("kms:") for action in by_action)
+
+
+def test_function_may_invoke_only_itself_through_a_policy_of_its_own(default: Built) -> None:
+    """The follow-up invocation: on the function's own unqualified ARN, in a policy the function does not
+    depend on (in the role's default policy the function's ARN would be a dependency cycle)."""
+    function_id = logical_id(default, "AWS::Lambda::Function")
+    invoking = [
+        (policy_id, statement)
+        for policy_id, policy in default.template.find_resources("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "lambda:InvokeFunction" in actions_of(statement) and "FunctionRole" in str(policy["Properties"]["Roles"])
+    ]
+    assert len(invoking) == 1
+    policy_id, statement = invoking[0]
+    assert actions_of(statement) == ["lambda:InvokeFunction"]
+    assert statement["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert "DefaultPolicy" not in policy_id
+    assert policy_id not in default.json["Resources"][function_id].get("DependsOn", [])
 
 
 def test_function_permissions_with_regions_and_kms(variant: Built) -> None:
@@ -472,6 +524,7 @@ def test_function_permissions_with_regions_and_kms(variant: Built) -> None:
     assert by_action["s3:PutObject"]["Resource"] == {
         "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/archive/sessions/*"]]
     }
+    assert by_action["s3:GetObject"]["Resource"] == by_action["s3:PutObject"]["Resource"]
 
 
 # --- Monitoring ------------------------------------------------------------------------------------------
@@ -491,11 +544,12 @@ def _alarm(built: Built, fragment: str) -> dict[str, Any]:
 
 
 def test_alarms(default: Built) -> None:
-    assert len(_alarms(default)) == 5
+    # No throttles alarm: a follow-up waits (throttled) behind the run that invoked it, by design.
+    assert default.stack.archiver.max_continuations == 2
+    assert len(_alarms(default)) == 4
+    assert not [alarm_id for alarm_id in _alarms(default) if "Throttles" in alarm_id]
     errors = _alarm(default, "FunctionErrors")
     assert (errors["MetricName"], errors["Namespace"]) == ("Errors", "AWS/Lambda")
-    throttles = _alarm(default, "FunctionThrottles")
-    assert (throttles["MetricName"], throttles["Namespace"]) == ("Throttles", "AWS/Lambda")
     queue = _alarm(default, "FailedRunsQueueNotEmpty")
     assert queue["MetricName"] == "ApproximateNumberOfMessagesVisible"
     service = [{"Name": "service", "Value": telemetry.SERVICE}]
@@ -526,6 +580,18 @@ def test_alarms(default: Built) -> None:
         assert props["OKActions"] == [{"Ref": topic_id}]
 
 
+def test_throttles_alarm_while_a_run_cannot_continue_itself() -> None:
+    """A 900 s run in a 15-minute period has no follow-ups: a throttle then means runs overlap their schedule."""
+    from tests.infra.conftest import build
+
+    built = build({"stack_name": "ArchiverNoFollowUps", "lambda_timeout_seconds": "900"})
+    assert built.stack.archiver.max_continuations == 0
+    assert function(built)["Properties"]["Environment"]["Variables"]["MAX_CONTINUATIONS"] == "0"
+    throttles = _alarm(built, "FunctionThrottles")
+    assert (throttles["MetricName"], throttles["Namespace"]) == ("Throttles", "AWS/Lambda")
+    assert len(_alarms(built)) == 5
+
+
 def test_alarm_topic_is_encrypted_tls_only_and_email_is_optional(default: Built, variant: Built) -> None:
     key_id = logical_id(default, "AWS::KMS::Key")
     default.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
@@ -549,9 +615,10 @@ def test_alarm_topic_is_encrypted_tls_only_and_email_is_optional(default: Built,
 def test_dashboard_shows_the_run_metrics(default: Built) -> None:
     _, dashboard = only(default, "AWS::CloudWatch::Dashboard")
     body = str(default.stack.resolve(dashboard["Properties"]["DashboardBody"]))
-    for name in (*telemetry.COUNTERS, telemetry.RUN_COMPLETED, telemetry.RUN_DURATION):
+    for name in (*telemetry.COUNTERS, telemetry.RUN_COMPLETED, telemetry.RUN_DURATION, telemetry.RUN_CONTINUED):
         assert name in body
     assert telemetry.NAMESPACE in body
+    assert not any(name in body for name in telemetry.EVENT_OUTCOMES)  # the consumer's: only with events
 
 
 # --- Outputs ---------------------------------------------------------------------------------------------
