@@ -42,7 +42,7 @@ def context() -> LambdaContext:
 def export_and_end(world: Archive, output_uri: str = LOCATIONS) -> str:
     """A live session exported to `output_uri` and terminated through the real boto3 client: its ARN."""
     api = world.stack.client("gameliftstreams")
-    arn = world.stack.gls.start()["Arn"]
+    arn = str(world.stack.gls.start()["Arn"])
     group, session = arn.split("/")[-2:]
     api.export_stream_session_files(Identifier=group, StreamSessionIdentifier=session, OutputUri=output_uri)
     api.terminate_stream_session(Identifier=group, StreamSessionIdentifier=session)
