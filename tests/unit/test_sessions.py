@@ -271,8 +271,8 @@ def test_every_list_page_and_every_get_waits_for_its_own_token() -> None:
     clock = FakeClock(start=100.0)
     gls = FakeGameLiftStreams(clock=clock)
     listed = gls.add_sessions(250)
-    lists = TokenBucket(2.0, clock=clock, sleep=clock.sleep)
-    gets = TokenBucket(4.0, clock=clock, sleep=clock.sleep)
+    lists = TokenBucket(2.0, burst=1, clock=clock, sleep=clock.sleep)
+    gets = TokenBucket(4.0, burst=1, clock=clock, sleep=clock.sleep)
     source = SessionSource(gls.client(), REGION, lists, gets, max_restarts=3)
 
     assert sum(len(items) for items in source.pages(lambda: True)) == 250
