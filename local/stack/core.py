@@ -374,9 +374,18 @@ class LocalStack(Service):
     def poller(self, handler: Handler, **options: Any) -> SqsPoller:
         """An SqsPoller of the event queue (`event_resources`) for `handler`, the way the stack's event source
         mapping invokes the consumer; `options` as SqsPoller takes them (batch_size, wait_time_seconds, ...)."""
-        from local.sqs_poller import SqsPoller  # noqa: PLC0415 - it imports this package
+        from local.lambda_context import LambdaContext  # noqa: PLC0415
+        from local.sqs_poller import DEFAULT_FUNCTION_NAME, SqsPoller  # noqa: PLC0415 - it imports this package
 
         events = self.event_resources
+        if "context_factory" not in options:  # the function's account is the sessions' (the emulator's)
+            account = str(self.gls.config()["account_id"])
+            name = str(options.get("function_name", DEFAULT_FUNCTION_NAME))
+            arn = f"arn:aws:lambda:{self.region}:{account}:function:{name}"
+            seconds = float(options.get("timeout_seconds", 60.0))
+            options["context_factory"] = lambda: LambdaContext(
+                timeout_seconds=seconds, function_name=name, invoked_function_arn=arn
+            )
         return SqsPoller(
             handler,
             queue_url=events.queue_url,
