@@ -30,6 +30,7 @@ from moto.server import ThreadedMotoServer
 from local.fault_proxy import FaultProxy, FaultProxyClient
 from local.gls import EmulatorClient, GameLiftStreamsEmulator
 from local.httpserver import Service
+from local.lambda_service import LambdaService, LambdaServiceClient
 from local.stack.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, SCRUBBED, aws_client, scrubbed_env
 from local.stack.moto_server import start_moto, stop_moto
 from local.stack.processes import ServerProcess
@@ -108,6 +109,7 @@ class LocalStack(Service):
             self._emulator = factory(seed=seed, default_region=region)
         self._moto: ThreadedMotoServer | None = None
         self._proxy: FaultProxy | None = None
+        self._lambda: LambdaService | None = None
         self._procs: dict[str, ServerProcess] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._urls: dict[str, str] = {}
@@ -161,6 +163,9 @@ class LocalStack(Service):
         emulator.export_s3_endpoint = self._direct_url("s3")
         emulator.start()
         self._urls["gls"] = emulator.endpoint_url
+        # The reconciler's follow-up invocations (lambda:InvokeFunction on itself), in the sessions' account.
+        self._lambda = LambdaService(seed=self.seed, region=self.region, account_id=emulator.account_id).start()
+        self._urls["lambda"] = self._lambda.endpoint_url
 
     def _start_processes(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="local-stack-")
@@ -176,6 +181,7 @@ class LocalStack(Service):
         if self.gls_latency_ms:
             gls += ["--latency-ms", str(self.gls_latency_ms)]
         self._spawn("gls", gls)
+        self._spawn("lambda", [python, "-m", "local.lambda_service", "--seed", str(self.seed), "--region", self.region])
         timeout = self.startup_timeout
         self._urls["moto"] = self._external_moto or self._procs["moto"].url(timeout)
         if "moto-s3" in self._procs:
@@ -188,6 +194,7 @@ class LocalStack(Service):
                 proxy += ["--latency-ms", str(self.backend_latency_ms)]
             self._spawn("proxy", proxy)
         self._urls["gls"] = self._procs["gls"].url(timeout)
+        self._urls["lambda"] = self._procs["lambda"].url(timeout)
         self._urls["store"] = self._procs["proxy"].url(timeout) if self.fault_proxy else self._urls["moto"]
 
     def _spawn(self, name: str, command: list[str], *, stdin: bool = False) -> None:
@@ -195,7 +202,11 @@ class LocalStack(Service):
         self._procs[name] = ServerProcess(name, command, env=scrubbed_env(), log_dir=Path(self._tmp.name), stdin=stdin)
 
     def stop(self) -> None:
-        """Stop everything (the proxy before moto, so moto's keep-alive connections close), restore env."""
+        """Stop everything (the Lambda service first: its running invocation still calls the others; the proxy
+        before moto, so moto's keep-alive connections close), restore env."""
+        if self._lambda is not None:
+            self._lambda.stop()
+            self._lambda = None
         if self._emulator is not None:
             self._emulator.stop()
         if self._proxy is not None:
@@ -205,7 +216,7 @@ class LocalStack(Service):
             stop_moto(self._moto)
             self._moto = None
         procs, self._procs = self._procs, {}
-        for name in ("proxy", *procs):  # SIGTERM to all (the proxy first), then wait for each
+        for name in ("lambda", "proxy", *procs):  # SIGTERM to all (Lambda, the proxy first), then wait for each
             if name in procs:
                 procs[name].terminate()
         for proc in procs.values():
@@ -226,6 +237,18 @@ class LocalStack(Service):
         if url is None:
             raise RuntimeError("LocalStack is not started")
         return url
+
+    @property
+    def lambda_service(self) -> LambdaService:
+        """Threads mode: the local Lambda service itself (register functions, run or wait for invocations)."""
+        if self._lambda is None:
+            raise RuntimeError("the Lambda service object exists in threads mode only: use .lambdas")
+        return self._lambda
+
+    @property
+    def lambdas(self) -> LambdaServiceClient:
+        """The local Lambda service's control API (both modes)."""
+        return LambdaServiceClient(self._url("lambda"))
 
     @property
     def moto_url(self) -> str:
@@ -288,6 +311,7 @@ class LocalStack(Service):
             "AWS_ENDPOINT_URL_DYNAMODB": self.store_url,
             "AWS_ENDPOINT_URL_S3": self.store_url,
             "AWS_ENDPOINT_URL_GAMELIFTSTREAMS": self.gls_url,
+            "AWS_ENDPOINT_URL_LAMBDA": self._url("lambda"),  # not moto's Lambda: it would run nothing
             # Anything else (Glue, Athena, EventBridge, ...) goes straight to moto.
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_DEFAULT_REGION": self.region,

@@ -265,12 +265,15 @@ def test_threads_mode_resets_and_stops_clean() -> None:
 
 def test_processes_mode_runs_each_server_in_its_own_process(processes: LocalStack) -> None:
     pids = processes.pids
-    assert set(pids) == {"moto", "moto-s3", "gls", "proxy"}
-    assert len(set(pids.values())) == 4 and os.getpid() not in pids.values()
+    assert set(pids) == {"moto", "moto-s3", "gls", "proxy", "lambda"}
+    assert len(set(pids.values())) == 5 and os.getpid() not in pids.values()
     with pytest.raises(RuntimeError, match=r"use \.gls"):
         processes.emulator  # noqa: B018 - the property raises
     with pytest.raises(RuntimeError, match=r"use \.faults"):
         processes.proxy  # noqa: B018 - the property raises
+    with pytest.raises(RuntimeError, match=r"use \.lambdas"):
+        processes.lambda_service  # noqa: B018 - the property raises
+    assert processes.lambdas.functions() == []
 
 
 def test_processes_mode_creates_the_resources_on_its_motos(processes: LocalStack) -> None:
@@ -328,6 +331,6 @@ def test_processes_mode_quota_and_stop_leaves_no_process_behind() -> None:
             gls.list_stream_sessions_by_account()
         assert error.value.response["Error"]["Code"] == "ThrottlingException"
         assert local.gls.calls()["fired"] == {"ListStreamSessionsByAccount:quota": 1}
-    assert len(pids) == 3 and all(_gone(pid) for pid in pids)
+    assert len(pids) == 4 and all(_gone(pid) for pid in pids)
     assert all(_closed(port) for port in ports)
     assert local.pids == {}
