@@ -21,7 +21,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
-from archiver import exports
+from archiver import exports, rules
 from infra.archiver import ARCHITECTURE, RUNTIME, Archiver, function_log_group, grant_archiving, number_text
 from infra.config import ArchiverConfig
 from infra.nag import acknowledge
@@ -34,7 +34,7 @@ CONSUMER_TIMEOUT_SECONDS = 60
 # AWS: a queue that invokes Lambda should have a visibility timeout of at least six times the function's timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
 # Receives beyond the consumer's own bound on PENDING exports before a message goes to the dead-letter queue.
-EXTRA_RECEIVES = 3
+EXTRA_RECEIVES = rules.EXTRA_RECEIVES
 QUEUE_RETENTION = Duration.days(4)
 DEAD_LETTER_RETENTION = Duration.days(14)
 

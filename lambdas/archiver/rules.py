@@ -201,5 +201,7 @@ def export_locations(value: object) -> tuple[ExportLocation, ...]:
 # Receives of a message whose export the API still shows PENDING before the consumer lets it go
 # (`left_to_reconcile`); the queue's dead-letter redrive must allow more receives than this.
 PENDING_RECEIVES = WholeNumber(1, 100)
+# The queue's redrive allows max_pending_receives + this many receives (the stack's queue and the local one).
+EXTRA_RECEIVES = 3
 # Follow-up invocations a run may chain when it runs out of time while listing (per scheduled run).
 CONTINUATIONS = WholeNumber(0, 1000)

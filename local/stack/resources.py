@@ -25,8 +25,7 @@ from archiver.rules import ExportLocation
 from local.stack.aws import aws_client
 
 # Receives beyond the consumer's bound on PENDING exports before the dead-letter queue: the CDK stack's
-# infra.events.EXTRA_RECEIVES (not imported: that would load aws_cdk into every local run).
-EXTRA_RECEIVES: Final = 3
+EXTRA_RECEIVES: Final = rules.EXTRA_RECEIVES  # the stack's queue's, from the one rule both read
 DEFAULT_VISIBILITY_TIMEOUT: Final = 30
 _RULE_TARGET_ID: Final = "export-events-queue"
 

@@ -385,11 +385,3 @@ def test_event_resource_types(events: Built) -> None:
     assert {"AWS::Events::Rule", "AWS::Lambda::EventSourceMapping"} <= kinds
     assert len(events.template.find_resources("AWS::Lambda::Function")) == 2
     assert len(events.template.find_resources("AWS::SQS::Queue")) == 3  # failed runs, events, dead letters
-
-
-def test_local_stack_redrives_after_as_many_receives() -> None:
-    """The local stack builds the same queue without importing aws_cdk: its copy of the margin must agree."""
-    from infra.events import EXTRA_RECEIVES
-    from local.stack import resources
-
-    assert resources.EXTRA_RECEIVES == EXTRA_RECEIVES
