@@ -6,9 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from local.stack import LocalStack
+from local.stack.moto_server import start_moto, stop_moto
 from tests.local.support import REGION
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    """A moto server of the module's own (its state is the process's: each module starts afresh)."""
+    server: ThreadedMotoServer
+    server, url = start_moto()
+    try:
+        yield url
+    finally:
+        stop_moto(server)
 
 
 @pytest.fixture(scope="module")

@@ -12,27 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from archiver import exports
 from local.export_zip import MAX_STATS_ROWS, PERF_STATS_COLUMNS, PERF_STATS_MEMBER, export_zip
 from local.gls import EmulatorClient, GameLiftStreamsEmulator
 from local.gls.factory import DEFAULT_EXPORT_FOLDER
 from local.gls.models import ENDED, IN_PROGRESS, UPLOAD_FAILED_REASON
-from local.stack.moto_server import start_moto, stop_moto
 from tests.local.support import REGION, boto_client, gls_client
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    server: ThreadedMotoServer
-    server, url = start_moto()
-    try:
-        yield url
-    finally:
-        stop_moto(server)
 
 
 @pytest.fixture

@@ -7,29 +7,16 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from local.lambda_context import LambdaContext
 from local.sqs_poller import PollResult, SqsPoller, failed_ids
-from local.stack.moto_server import start_moto, stop_moto
 from local.stack.resources import EventResources, create_event_resources
 from tests.local.support import REGION, boto_client
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    server: ThreadedMotoServer
-    server, url = start_moto()
-    try:
-        yield url
-    finally:
-        stop_moto(server)
 
 
 @pytest.fixture
