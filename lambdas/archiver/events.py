@@ -79,7 +79,7 @@ class _Batch:
             max_pending_receives=settings.max_pending_receives,
         )
         reserve = request_reserve_seconds(settings.read_timeout_seconds)
-        self.budget = Budget.from_context(context, min(settings.safety_margin_seconds, 5.0), reserve)
+        self.budget = Budget.from_context(context, settings.safety_margin_seconds, reserve)
         self.outcomes: Counter[Outcome] = Counter()
         self.fatal: str | None = None
 
