@@ -11,6 +11,7 @@ acknowledged, whatever it holds. Powertools' batch processor runs the records; `
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,7 @@ def _prewarm() -> None:
 
 
 _prewarm()
+gc.freeze()  # as in archiver.handler: what INIT built lives as long as the container, out of the collector's sight
 
 
 def _account_and_partition(context: Any) -> tuple[str | None, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -34,6 +35,10 @@ def _prewarm() -> None:
 
 
 _prewarm()
+# What INIT imported and built lives as long as the container: moved out of the collector's sight, a full
+# collection during a run no longer walks its ~135,000 objects (~0.1 s each, GIL held, mid-listing), nor
+# does the final collection of a local run's process at exit (~0.25 s). Objects made later are collected.
+gc.freeze()
 
 
 def _follow_up(
