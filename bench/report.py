@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import day_doc
 from bench.results import ARCHIVER_CALLS, NAIVE_CALLS, Results, Run, pages_of, targets
 
 
@@ -294,6 +295,9 @@ def document(results: Results, chart_path: Path | None) -> str:
         "  uses one.",
         "",
     ]
+    day = day_doc.section_from_json()  # `make bench-day`'s section, kept: rendered again from docs/day.json
+    if day:
+        lines += [day, ""]
     return "\n".join(lines)
 
 
