@@ -75,6 +75,10 @@ synth: venv $(NODE_STAMP)
 bench: venv
 	$(PY) -m bench.run
 
+## A simulated day, 15-minute polling against events + a 6-hour reconcile; writes docs/day.json and its PERFORMANCE.md section.
+bench-day: venv
+	$(PY) -m bench.day
+
 ## Fault matrix, kill tests and property tests at full size; writes docs/RELIABILITY.md.
 reliability: venv
 	$(PY) -m local.reliability
