@@ -19,7 +19,7 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_HOME := $(CURDIR)/.cache/cdk
 export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
 
-.PHONY: venv demo test test-slow lint types pytest synth bench reliability mutants schema-doc clean
+.PHONY: venv demo test test-slow lint types pytest synth bench bench-day bench-overhead reliability mutants schema-doc clean
 
 ## What the demo needs: the Lambda's dependencies, boto3 and moto server (no CDK, linters or type checker).
 $(DEMO_STAMP): requirements-demo.txt lambdas/requirements.txt pyproject.toml lambdas/pyproject.toml
@@ -71,13 +71,19 @@ $(NODE_STAMP): package.json package-lock.json
 synth: venv $(NODE_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx --no-install cdk synth --quiet --no-notices
 
-## Throughput benchmark against the naive script; writes docs/PERFORMANCE.md.
+## Throughput against the naive script, the simulated day, the reconcile overhead; writes docs/PERFORMANCE.md.
 bench: venv
 	$(PY) -m bench.run
+	$(PY) -m bench.day
+	$(PY) -m bench.overhead --write
 
 ## A simulated day, 15-minute polling against events + a 6-hour reconcile; writes docs/day.json and its PERFORMANCE.md section.
 bench-day: venv
 	$(PY) -m bench.day
+
+## The reconcile run's fixed overhead: N=1,200, k=200 at the Lambda's default pacing, 5 fresh runs.
+bench-overhead: venv
+	$(PY) -m bench.overhead --write
 
 ## Fault matrix, kill tests and property tests at full size; writes docs/RELIABILITY.md.
 reliability: venv

@@ -20,11 +20,12 @@ DAY_END = "<!-- day:end -->"
 MODE_NAMES = {"a": "(a) polling", "b": "(b) events"}
 
 
-def replace_section(document: str, section: str) -> str:
-    """`document` with its day section replaced by `section` (appended at the end if it has none)."""
-    start, end = document.find(DAY_BEGIN), document.find(DAY_END)
-    if start >= 0 and end > start:
-        return document[:start] + section + document[end + len(DAY_END) :]
+def replace_section(document: str, section: str, begin: str = DAY_BEGIN, end: str = DAY_END) -> str:
+    """`document` with its section between `begin` and `end` replaced by `section` (which carries both
+    markers), appended at the end if it has none. Also bench.overhead's section."""
+    first, last = document.find(begin), document.find(end)
+    if first >= 0 and last > first:
+        return document[:first] + section + document[last + len(end) :]
     return document.rstrip("\n") + ("\n\n" if document.strip() else "") + section + "\n"
 
 

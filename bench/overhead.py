@@ -16,7 +16,9 @@ handler's median (the process's is printed beside it: in Lambda, imports and cli
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -24,14 +26,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from archiver.settings import Settings, load_settings
-from bench import programs
+from bench import day_doc, programs
 from bench.results import expected_calls, pages_of
 from bench.run import BUCKET, REGION, TABLE, Config, bench_stack, program_env, server_calls
 
 PACING_VARIABLES = ("LIST_RATE_PER_SECOND", "GET_RATE_PER_SECOND", "MAX_CONCURRENCY")
 TARGET_RATIO = 1.05
+ROOT = Path(__file__).resolve().parent.parent
+OVERHEAD_JSON = ROOT / "docs" / "overhead.json"
+BEGIN, END = "<!-- overhead:begin -->", "<!-- overhead:end -->"
 
 
 @dataclass
@@ -82,6 +88,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quota", type=float, default=Config.quota, help="emulator quota, requests/s per API")
     parser.add_argument("--gls-latency-ms", type=float, default=Config.gls_latency_ms)
     parser.add_argument("--backend-latency-ms", type=float, default=Config.backend_latency_ms)
+    parser.add_argument(
+        "--write", action="store_true", help="write docs/overhead.json and its section of docs/PERFORMANCE.md"
+    )
     return parser.parse_args(argv)
 
 
@@ -154,8 +163,85 @@ def summary(measured: Measured) -> str:
     return "\n".join(lines)
 
 
+class Record(TypedDict):
+    when: str
+    machine: str
+    command: str
+    sessions: int
+    new: int
+    floor_s: float
+    handler_s: list[float]
+    process_s: list[float]
+    loads: list[float]
+    throttled: int
+    minimal: bool
+    holds: bool
+
+
+def record(measured: Measured, args: argparse.Namespace) -> Record:
+    """What the section is rendered from (docs/overhead.json)."""
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}",
+        "command": "make bench-overhead",
+        "sessions": args.sessions,
+        "new": args.new,
+        "floor_s": measured.floor_s,
+        "handler_s": [r.handler_s for r in measured.repetitions],
+        "process_s": [r.process_s for r in measured.repetitions],
+        "loads": [r.load for r in measured.repetitions],
+        "throttled": measured.throttled,
+        "minimal": not measured.wrong,
+        "holds": measured.holds,
+    }
+
+
+def section(data: Record) -> str:
+    """The overhead section of docs/PERFORMANCE.md."""
+    handler, process = statistics.median(data["handler_s"]), statistics.median(data["process_s"])
+    floor = data["floor_s"]
+    loads = ", ".join(f"{load:.2f}" for load in data["loads"])
+    return "\n".join(
+        [
+            BEGIN,
+            "## The reconcile run's fixed overhead",
+            "",
+            f"`{data['command']}` ({data['when']}, {data['machine']}): N = {data['sessions']:,} listed, k = "
+            f"{data['new']:,} new, the emulator's 20/s quota, 40 ms / 10 ms latency, the Lambda's default pacing "
+            f"(18/s), each repetition on fresh servers and in a fresh process, as a new user runs it. Floor at the "
+            f"run's own pace: {floor:.2f} s.",
+            "",
+            f"| | median of {len(data['handler_s'])} | x floor | above the floor |",
+            "|---|---|---|---|",
+            f"| the handler's invocation | {handler:.2f} s | {handler / floor:.3f} | {handler - floor:+.2f} s |",
+            f"| the whole process (interpreter, imports, clients, invocation, exit) | {process:.2f} s | "
+            f"{process / floor:.3f} | {process - floor:+.2f} s |",
+            "",
+            f"Throttled: {data['throttled']}; minimal calls: {'yes' if data['minimal'] else 'NO'}; 1-minute loads "
+            f"{loads}. Target: the handler within {TARGET_RATIO} x the floor: "
+            f"**{'holds' if data['holds'] else 'missed'}**.",
+            END,
+        ]
+    )
+
+
+def section_from_json(path: Path = OVERHEAD_JSON) -> str:
+    """The section rendered from docs/overhead.json, or "" (bench.report appends it after a full bench)."""
+    if not path.exists():
+        return ""
+    data: Record = json.loads(path.read_text(encoding="utf-8"))
+    return section(data)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    print(summary(measure(parse_args(argv))))
+    args = parse_args(argv)
+    measured = measure(args)
+    print(summary(measured))
+    if args.write:
+        data = record(measured, args)
+        OVERHEAD_JSON.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        doc = ROOT / "docs" / "PERFORMANCE.md"
+        doc.write_text(day_doc.replace_section(doc.read_text(encoding="utf-8"), section(data), BEGIN, END))
     return 0
 
 

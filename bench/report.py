@@ -295,9 +295,12 @@ def document(results: Results, chart_path: Path | None) -> str:
         "  uses one.",
         "",
     ]
-    day = day_doc.section_from_json()  # `make bench-day`'s section, kept: rendered again from docs/day.json
-    if day:
-        lines += [day, ""]
+    # The sections of `make bench-day` and `make bench-overhead`, kept: rendered again from their JSON.
+    from bench import overhead  # here: bench.overhead imports bench.run, which imports this module
+
+    for kept in (day_doc.section_from_json(), overhead.section_from_json()):
+        if kept:
+            lines += [kept, ""]
     return "\n".join(lines)
 
 
