@@ -1,9 +1,11 @@
 """`python -m local.reliability` (`make reliability`): every suite at full size (or `--quick`), the figures
-printed and written into docs/RELIABILITY.md."""
+printed and written into docs/RELIABILITY.md. `--events-only` runs the event path's suite alone (and prints
+it: a partial run does not replace the figures)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import sys
 import time
@@ -15,8 +17,10 @@ from pathlib import Path
 from local.reliability import __doc__ as package_doc
 from local.reliability.constants import DEFAULT_LOG_DIR, REGION
 from local.reliability.oracle import Audit
-from local.reliability.report import Figures, machine, render, write_figures
+from local.reliability.report import Figures, machine, render, render_events, write_figures
 from local.reliability.scenarios import MATRIX
+from local.reliability.suites import events
+from local.reliability.suites.events_independent import run_events_independent
 from local.reliability.suites.fuzz import fuzz_check
 from local.reliability.suites.independent import run_independent
 from local.reliability.suites.kills import KILL_POINTS_FAST, KILL_POINTS_FULL, run_kill
@@ -37,8 +41,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     log_dir = DEFAULT_LOG_DIR / f"run-{figures.started:%Y%m%d-%H%M%S}"
     _progress(f"reliability: seed {seed}, logs in {log_dir}")
-    with shared_moto() as moto_url, Worker(log_dir) as worker:
-        _run_suites(figures, args, world_factory(moto_url, worker, seed=seed), seed)
+    with (
+        shared_moto() as moto_url,
+        Worker(log_dir) as worker,
+        Worker(log_dir / "consumer-1") as first,
+        Worker(log_dir / "consumer-2") as second,
+    ):
+        make = world_factory(moto_url, worker, seed=seed)
+        if not args.events_only:
+            _run_suites(figures, args, make, seed)
+        if not args.no_events:
+            _run_events(figures, args, make, (first, second), seed)
+    if not args.no_events and not args.no_independent:
+        _progress("[events independent] separate emulator and moto processes, a contract-only driver ...")
+        try:
+            figures.events.append(run_events_independent(log_dir / "events-independent", seed=seed + 2))
+        except Exception as error:
+            figures.events_error = _first_line(error)
+    if args.events_only:
+        figures.seconds = time.monotonic() - started
+        print("\n".join(render_events(figures.events, figures.events_error)))
+        return 0 if figures.ok else 1
     if not args.no_load:
         listed, new = (2_000, 500) if args.quick else (args.listed, args.new)
         figures.settings, figures.load = _load(log_dir, listed, new, args.load_timeout, seed)
@@ -71,8 +94,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--load-timeout", type=float, default=300.0, help="load: Lambda timeout per run (s; the stack's default)"
     )
+    parser.add_argument("--burst", type=int, default=events.FULL.burst, help="events: exports in the burst")
     parser.add_argument("--no-load", action="store_true")
     parser.add_argument("--no-independent", action="store_true")
+    parser.add_argument("--no-events", action="store_true", help="leave out the event path's suite")
+    parser.add_argument(
+        "--events-only",
+        action="store_true",
+        help="only the event path's suite (printed, docs/RELIABILITY.md untouched)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="hypothesis and random seed (default: random)")
     parser.add_argument("--output", type=Path, default=Path("docs/RELIABILITY.md"))
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -102,6 +132,21 @@ def _run_suites(figures: Figures, args: argparse.Namespace, make: WorldFactory, 
         figures.fuzz = fuzz_check(make, examples=fuzz_examples, derandomize=False, seed=seed)
     except Exception as error:
         figures.fuzz_error = _first_line(error)
+
+
+def _run_events(
+    figures: Figures, args: argparse.Namespace, make: WorldFactory, consumers: Sequence[Worker], seed: int
+) -> None:
+    """The event path's cases (`suites.events`), at full size or --quick's."""
+    sizes = dataclasses.replace(events.FAST if args.quick else events.FULL, burst=500 if args.quick else args.burst)
+
+    def progress(case: events.EventCase) -> None:
+        _progress(f"[events] {case.name}: {_verdict(case.ok, case.audit, case.violations)} ({case.seconds:.0f} s)")
+
+    try:
+        figures.events += events.run_events(make, consumers, sizes, seed, progress)
+    except Exception as error:
+        figures.events_error = _first_line(error)
 
 
 def _load(log_dir: Path, listed: int, new: int, timeout: float, seed: int) -> tuple[dict[str, str], list[LoadResult]]:

@@ -14,14 +14,20 @@ And against the archive: every session counted archived has an item now that it 
 took effect but whose answer was lost counts failed or deferred), every object key added belongs to a new
 session, and a session that should have been archived and was not is counted failed, deferred or skipped,
 unless the listing never reached it (a run cut by its time budget stops listing).
+
+The event consumer returns only which messages to deliver again; what it did to each is in its log
+("Batch processed", one outcome per message). `judge_batch` holds each invocation to the same standard.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from archiver import telemetry
+from local.reliability.event_oracle import REDELIVER
 
 COUNTERS = ("archived", "already_archived", "failed", "skipped", "deferred", "repeated")
 
@@ -99,4 +105,59 @@ def judge_run(summary: Mapping[str, Any] | None, before: Snapshot, after: Snapsh
             f"{get('failed')}, deferred {get('deferred')}, skipped {get('skipped')}, unlisted {unlisted}): "
             f"{sorted(missing)[:3]}"
         )
+    return problems
+
+
+# -- the event consumer: every invocation judged too ---------------------------------------------------------
+
+EVENT_OUTCOMES = tuple(telemetry.EVENT_OUTCOMES.values())
+
+
+def judge_batch(
+    message_ids: Sequence[str],
+    outcomes: Mapping[str, int] | None,
+    response: Any,
+    before: Snapshot | None = None,
+    after: Snapshot | None = None,
+    named: Collection[str] = (),
+) -> list[str]:
+    """What is wrong with one consumer invocation, from the batch it was given (its messages' IDs), the
+    outcomes it counted (None: it was killed or failed, and counted nothing), what it returned (None: it
+    raised, so the whole batch is delivered again) and, when
+    nothing else wrote meanwhile, the archive before and after it (`named`: the sessions its messages name).
+
+    Each message has exactly one outcome; batchItemFailures are messages of the batch, each once, exactly
+    as many as the pending and failed ones; every item added belongs to a named session, there are at least
+    as many as `archived` and at most archived + failed (a failed write may have taken effect)."""
+    problems = consistency(after) if after is not None else []
+    if outcomes is None:
+        return problems
+    unknown = sorted(set(outcomes) - set(EVENT_OUTCOMES))
+    if unknown:
+        problems.append(f"unknown outcomes {unknown}")
+    if sum(outcomes.values()) != len(message_ids):
+        problems.append(f"{sum(outcomes.values())} outcomes {dict(outcomes)} for {len(message_ids)} messages")
+    if response is None:
+        return problems
+    failures = response.get("batchItemFailures") if isinstance(response, Mapping) else None
+    if not isinstance(failures, list):
+        problems.append(f"no batchItemFailures list in the response {response!r:.200}")
+        failures = []
+    ids = [f.get("itemIdentifier") if isinstance(f, Mapping) else None for f in failures]
+    if len(set(ids)) != len(ids) or not set(ids) <= set(message_ids):
+        problems.append(f"batchItemFailures {ids} are not distinct messages of the batch")
+    redelivered = sum(outcomes.get(name, 0) for name in REDELIVER)
+    if len(ids) != redelivered:
+        problems.append(f"{len(ids)} messages to deliver again, but {redelivered} pending or failed: {dict(outcomes)}")
+    if before is not None and after is not None:
+        added = after.items.keys() - before.items.keys()
+        archived, failed = outcomes.get("archived", 0), outcomes.get("failed", 0)
+        if not archived <= len(added) <= archived + failed:
+            problems.append(f"{len(added)} items added, but archived {archived}, failed {failed}")
+        strays = sorted(added - set(named))
+        if strays:
+            problems.append(f"items added for sessions no message named: {strays[:3]}")
+        added_keys = len(after.keys - before.keys)
+        if added_keys > archived + failed:
+            problems.append(f"{added_keys} object keys added, but archived {archived}, failed {failed}")
     return problems

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from archiver.records import SCHEMA
+from archiver.records import ITEM_VALUE_LIMIT, SCHEMA
 from local.reliability.constants import PREFIX
 
 
@@ -25,6 +25,7 @@ class Audit:
     extra: list[str] = field(default_factory=list)  # objects or items of sessions that should not be archived
     overwrites: int = 0  # object versions beyond one per key (a retried write; harmless)
     problems: list[str] = field(default_factory=list)  # bad key, bad JSON, record != GetStreamSession
+    unequal: list[str] = field(default_factory=list)  # a ledger item that differs from its S3 record
     leaks: list[str] = field(default_factory=list)  # a canary found in S3, DynamoDB or the logs
     objects: int = 0
     items: int = 0
@@ -32,11 +33,11 @@ class Audit:
 
     @property
     def clean(self) -> bool:
-        return not (self.lost or self.duplicated or self.extra or self.problems or self.leaks)
+        return not (self.lost or self.duplicated or self.extra or self.problems or self.unequal or self.leaks)
 
     def describe(self) -> str:
         parts = [f"expected {self.expected}", f"archived {self.archived}"]
-        for name in ("lost", "duplicated", "extra", "problems", "leaks"):
+        for name in ("lost", "duplicated", "extra", "problems", "unequal", "leaks"):
             values: list[str] = getattr(self, name)
             if values:
                 parts.append(f"{name} {len(values)}: {values[:3]}")
@@ -74,6 +75,40 @@ def judge(
         if arn not in expected:
             audit.extra.append(f"item: {arn}")
     return audit
+
+
+# The ledger item, as docs/schema.md describes it: the partition key, the record's key and schema version, and
+# three of the record's values (each left out when null, longer than ITEM_VALUE_LIMIT or not valid UTF-8).
+ITEM_COPIES: Final = ("archived_at", "created_at", "export_output_uri")
+ITEM_NAMES: Final = frozenset({"session_arn", "s3_key", "schema_version", *ITEM_COPIES})
+
+
+def item_problems(key: str, record: Mapping[str, Any], item: Mapping[str, str]) -> list[str]:
+    """How a ledger item differs from the S3 record it points at (nothing, when it was made from it)."""
+    where = f"item of {record.get('session_arn')}"
+    problems = [f"{where}: unknown attribute {name}" for name in sorted(set(item) - ITEM_NAMES)]
+    if item.get("session_arn") != record.get("session_arn"):
+        problems.append(f"{where}: session_arn {item.get('session_arn')!r} is not the record's")
+    if item.get("s3_key") != key:
+        problems.append(f"{where}: s3_key {item.get('s3_key')!r} is not its record's key {key!r}")
+    if item.get("schema_version") != str(record.get("schema_version")):
+        problems.append(f"{where}: schema_version {item.get('schema_version')!r} != {record.get('schema_version')!r}")
+    for name in ITEM_COPIES:
+        value = record.get(name)
+        kept = isinstance(value, str) and value != "" and len(value) <= ITEM_VALUE_LIMIT and _utf8(value)
+        if kept and item.get(name) != value:
+            problems.append(f"{where}: {name} {item.get(name)!r:.80} != record {value!r:.80}")
+        elif not kept and name in item:
+            problems.append(f"{where}: {name} {item[name]!r:.80} should be left out (record: {value!r:.80})")
+    return problems
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 KEY_PATTERN: Final = re.compile(

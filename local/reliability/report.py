@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from local.reliability.constants import CANARIES
+from local.reliability.event_oracle import describe
 from local.reliability.oracle import Audit
+from local.reliability.suites.events import EventCase
 from local.reliability.suites.fuzz import FuzzResult
 from local.reliability.suites.independent import IndependentResult
 from local.reliability.suites.kills import KillResult
@@ -45,6 +47,8 @@ class Figures:
     independent: IndependentResult | None = None
     independent_error: str | None = None
     settings: dict[str, str] = field(default_factory=dict)
+    events: list[EventCase] = field(default_factory=list)  # the event path, the independent run last
+    events_error: str | None = None
 
     @property
     def audits(self) -> list[Audit]:
@@ -52,12 +56,12 @@ class Figures:
         audits += [r.audit for r in self.properties] + [f.audit for f in self.fuzz]
         if self.independent is not None:
             audits += [k.audit for k in self.independent.kills] + [self.independent.sequence.audit]
-        return audits
+        return audits + [case.audit for case in self.events]
 
     @property
     def ok(self) -> bool:
-        parts: list[Any] = [*self.matrix, *self.kills, *self.properties, *self.fuzz, *self.load]
-        errors = (self.property_error, self.fuzz_error, self.independent_error)
+        parts: list[Any] = [*self.matrix, *self.kills, *self.properties, *self.fuzz, *self.load, *self.events]
+        errors = (self.property_error, self.fuzz_error, self.independent_error, self.events_error)
         independent_ok = self.independent is None or self.independent.ok
         return all(p.ok for p in parts) and not any(errors) and independent_ok
 
@@ -286,6 +290,7 @@ def render(figures: Figures) -> str:
         ]
     if figures.independent_error:
         out += [f"**Failed:** {figures.independent_error}", ""]
+    out += render_events(figures.events, figures.events_error)
     audits = figures.audits
     out += [
         "### Secrets",
@@ -297,6 +302,73 @@ def render(figures: Figures) -> str:
         f"{sum(len(a.leaks) for a in audits)} found.",
     ]
     return "\n".join(out) + "\n"
+
+
+EVENT_HEADERS: Final = (
+    "case",
+    "sessions",
+    "messages",
+    "invocations",
+    "outcomes",
+    "by reconcile runs",
+    "412 read-backs",
+    "kills",
+    "archived",
+    "lost",
+    "duplicated",
+    "extra",
+    "items ≠ records",
+    "written twice",
+    "time",
+    "notes",
+)
+
+
+def render_events(cases: Sequence[EventCase], error: str | None = None) -> list[str]:
+    """The event path's section: one row per case (the independent black-box run last)."""
+    if not cases and error is None:
+        return []
+    rows = [
+        (
+            case.name,
+            f"{case.sessions:,}",
+            f"{case.messages:,}",
+            f"{case.invocations:,}",
+            describe(case.outcomes) or "-",
+            f"{case.reconciled:,}",
+            case.readbacks,
+            case.kills,
+            f"{case.audit.archived:,}/{case.audit.expected:,}",
+            len(case.audit.lost),
+            len(case.audit.duplicated),
+            len(case.audit.extra),
+            len(case.audit.unequal),
+            case.audit.overwrites,
+            f"{case.seconds:.0f} s",
+            "; ".join([*case.notes, *(f"**{v[:300]}**" for v in case.violations[:3])]),
+        )
+        for case in cases
+    ]
+    failed = [case.name for case in cases if not case.ok]
+    return [
+        "### Event path (the consumer, fed by moto's S3 -> EventBridge -> SQS)",
+        "",
+        "Each case runs `archiver.events.handler` in worker processes, invoked by a local event source mapping "
+        "of the stack's queue (batches of 10; what it does not report in batchItemFailures is deleted), and "
+        "ends with an audit of the whole archive. Every invocation is judged: one outcome a message (from its "
+        "log line), the outcomes the contract allows for each message of the batch, batchItemFailures exactly "
+        "the pending and failed ones, and, when it runs alone, the items it added against the archive before "
+        "and after it; every reconcile run as in the tables above. *outcomes*: what the consumers counted, over "
+        "every delivery (the independent run counts only acknowledged or delivered again: it reads no log). "
+        "*412 read-backs*: writes that found the record stored by another writer and read it back. *items ≠ "
+        "records*: ledger items that differ from the record they point at. *written twice*: records with more "
+        "than one version (records are write-once).",
+        "",
+        _table(EVENT_HEADERS, rows),
+        "",
+        *([f"**Failed:** {', '.join(failed)}", ""] if failed else []),
+        *([f"**Failed:** {error}", ""] if error else []),
+    ]
 
 
 def write_figures(path: Path, text: str) -> None:

@@ -21,7 +21,7 @@ from local.gls import EmulatorClient, GameLiftStreamsEmulator
 from local.reliability.accounting import Snapshot, consistency, judge_run
 from local.reliability.constants import ACCOUNT, CANARIES, CANARY, ENV_CANARY, GLS_OPERATIONS, PREFIX, REGION, names
 from local.reliability.hostile import HostileEmulator
-from local.reliability.oracle import Audit, check_record_line, expected_record, judge, utc_date
+from local.reliability.oracle import Audit, check_record_line, expected_record, item_problems, judge, utc_date
 from local.stack import LocalStack
 from local.worker import Invocation, Worker
 
@@ -58,6 +58,7 @@ class World:
         self.bucket = f"rel-{self.name}".lower()
         self.region = stack.region
         self.worker = worker
+        self.log_workers: list[Worker] = [worker]  # whose output the audit searches for canaries
         self.gls: EmulatorClient = stack.gls
         self._proxy: FaultProxyClient | None = stack.faults if stack.fault_proxy else None
         stack.create_archive_resources(self.table, self.bucket)
@@ -104,12 +105,27 @@ class World:
             **(overrides or {}),
         }
 
-    def _arm(self, kill: tuple[str, int, str] | None) -> None:
+    def arm(self, kill: tuple[str, int, str] | None = None, *, pid: int | None = None) -> None:
+        """Arm `self.faults` (and a kill of `pid`, default this world's worker) and zero the servers' call
+        counts, for whatever runs next until `disarm` (runs of other workers, e.g. the event consumer's)."""
+        self._last = None  # what runs now is not `run`: the archive is read again before the next run
+        self._arm(kill, pid)
+
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Requests per operation since the last arming, and the faults injected since then."""
+        return self._counts()
+
+    def touched(self) -> None:
+        """Something other than `run` changed the archive: read it again before the next judged run."""
+        self._last = None
+
+    def _arm(self, kill: tuple[str, int, str] | None, pid: int | None = None) -> None:
         gls_specs = [{k: v for k, v in s.items() if k != "on"} for s in self.faults if s.get("on") == "gls"]
         proxy_specs = [{k: v for k, v in s.items() if k != "on"} for s in self.faults if s.get("on") != "gls"]
         if kill is not None:
             operation, nth, when = kill
-            spec = {"kind": "kill", "pid": self.worker.pid, "operation": operation, "nth": nth, "when": when}
+            target = self.worker.pid if pid is None else pid
+            spec = {"kind": "kill", "pid": target, "operation": operation, "nth": nth, "when": when}
             (gls_specs if operation in GLS_OPERATIONS else proxy_specs).append(spec)
         self.gls.set_faults(gls_specs)
         self.gls.reset_calls()
@@ -144,12 +160,16 @@ class World:
         kill: tuple[str, int, str] | None = None,
         env: Mapping[str, str] | None = None,
         trace: bool = False,
+        event: Any = None,
+        context: Mapping[str, str] | None = None,
     ) -> Invocation:
-        """One scheduled invocation with `self.faults` armed (and a kill, if given) for its duration; judged."""
+        """One scheduled invocation with `self.faults` armed (and a kill, if given) for its duration; judged.
+        `event` (default `{}`: a scheduled run) and `context` (the Lambda context's identity) as the worker
+        takes them, e.g. a follow-up's event and the ARN it was invoked by."""
         before = self._before() if self.judge else None
         self._arm(kill)
         try:
-            invocation = self.worker.invoke(self.env(env), timeout=timeout, trace=trace)
+            invocation = self.worker.invoke(self.env(env), timeout=timeout, trace=trace, event=event, context=context)
             invocation.calls, invocation.fired = self._counts()
         finally:
             self.disarm()
@@ -239,6 +259,10 @@ class World:
         items = self.items()
         audit = judge(expected, {k: len(v) for k, v in versions.items()}, records, items)
         audit.problems += problems
+        for item in items.values():  # every item must be made from the record it points at
+            key = item.get("s3_key", "")
+            if key in records:
+                audit.unequal += item_problems(key, records[key], item)
         if check_records:
             compared = [
                 (k, r, items.get(str(r["session_arn"]))) for k, r in records.items() if r["session_arn"] in expected
@@ -251,7 +275,7 @@ class World:
                 audit.problems.append(f"no compared session carried the canary {CANARY}: the leak check is vacuous")
         places = [(f"s3://{self.bucket}", b"".join(stored).decode("utf-8", "replace")), ("DynamoDB", json.dumps(items))]
         if logs:
-            printed = self.worker.logs()
+            printed = "".join(worker.logs() for worker in self.log_workers)
             audit.log_bytes = len(printed)
             places.append(("the logs", printed))
             if not printed:

@@ -103,11 +103,12 @@ def test_the_same_session_on_two_consecutive_pages_is_archived_once(make_world: 
     assert audit.clean and audit.archived == 151
 
 
-def test_a_read_timeout_after_the_write_took_effect_overwrites_never_duplicates(make_world: WorldFactory) -> None:
+def test_a_read_timeout_after_the_write_took_effect_never_duplicates_nor_rewrites(make_world: WorldFactory) -> None:
     world = make_world(settings={"READ_TIMEOUT_SECONDS": "1", "MAX_CONCURRENCY": "1"})
     world.seed(20)
     # The proxy forwards the write, then holds the answer past the client's read timeout: botocore retries a
-    # PutObject (same key, a second version) and a PutItem (the conditional put now finds the item).
+    # PutObject (If-None-Match: * finds the record its first attempt stored: 412, and the record is read back)
+    # and a PutItem (the conditional put now finds the item).
     world.faults = [
         fault("PutObject", "timeout", times=1, seconds=1.5),
         fault("PutItem", "timeout", times=1, seconds=1.5),
@@ -121,7 +122,8 @@ def test_a_read_timeout_after_the_write_took_effect_overwrites_never_duplicates(
     assert (run.total("archived"), run.total("already_archived")) == (20, 0)
     audit = world.audit(check_records=True)
     assert audit.clean and audit.archived == 20
-    assert audit.overwrites == 1  # the retried PutObject: a second version of the same key
+    assert audit.overwrites == 0  # records are write-once: the retry did not write a second version
+    assert run.calls["GetObject"] == 1  # it read back the record its first attempt stored
 
 
 def test_access_denied_fails_fast_on_every_operation(make_world: WorldFactory) -> None:
