@@ -69,7 +69,7 @@ def parse_event(body: object) -> ObjectCreated | None:
     """The event in an SQS message body, or None if it is not an S3 Object Created event."""
     try:
         event = json.loads(body) if isinstance(body, str | bytes) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: valid JSON nested deeper than the parser goes
         return None
     if not isinstance(event, dict) or event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
         return None

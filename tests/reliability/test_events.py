@@ -123,12 +123,6 @@ def test_hostile_keys_and_bodies_are_acknowledged_and_archive_nothing_but_real_e
     assert case.outcomes[PENDING] == case.outcomes[FAILED] == 0  # nothing delivered again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="archiver.consumer.parse_event catches ValueError, not RecursionError: a valid JSON body nested "
-    "too deep for the json module is counted failed and delivered again until it is dead-lettered, where the "
-    "contract says malformed (fix: except (ValueError, RecursionError))",
-)
 def test_a_body_nested_too_deep_for_the_json_module_is_malformed(
     make_world: WorldFactory, consumers: tuple[Worker, Worker]
 ) -> None:

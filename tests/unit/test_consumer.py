@@ -179,6 +179,7 @@ def test_a_failed_export_is_skipped() -> None:
         s3_event("k")[:-5],
         json.dumps({"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {"name": 7}}}),
         "",
+        "[" * 100_000 + "]" * 100_000,  # valid JSON, nested deeper than the parser goes
     ],
 )
 def test_bodies_that_are_not_s3_object_created_events_are_malformed(body: str) -> None:
