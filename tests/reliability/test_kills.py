@@ -42,7 +42,7 @@ def test_kill_matrix_full(make_world: WorldFactory, operation: str, nth: int, wh
     assert_survived(make_world, operation, nth, when)
 
 
-def test_kill_between_s3_put_and_dynamodb_put_then_the_retry_overwrites_the_same_key(
+def test_kill_between_s3_put_and_dynamodb_put_then_the_next_run_completes_it_from_the_stored_record(
     make_world: WorldFactory,
 ) -> None:
     world = make_world(settings={"MAX_CONCURRENCY": "1"})
@@ -57,7 +57,8 @@ def test_kill_between_s3_put_and_dynamodb_put_then_the_retry_overwrites_the_same
     assert after.error is None and after.total("archived") == 7
     audit = world.audit(check_records=True)
     assert audit.clean and audit.archived == 10
-    assert audit.overwrites == 1  # the 4th session's object was written again, under the same key
+    assert audit.overwrites == 0  # records are write-once: the 4th session's record is read back (412)
+    assert after.calls["GetObject"] == 1
 
 
 @pytest.mark.slow
