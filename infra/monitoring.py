@@ -15,6 +15,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -35,6 +36,20 @@ def run_metric(name: str, period: Duration, statistic: str = "Sum") -> cloudwatc
         dimensions_map={"service": telemetry.SERVICE},
         statistic=statistic,
         period=period,
+    )
+
+
+def function_widget(title: str, function: lambda_.IFunction, period: Duration) -> cloudwatch.GraphWidget:
+    """A function's invocations, errors and throttles (sums), and its longest duration."""
+    return cloudwatch.GraphWidget(
+        title=title,
+        left=[
+            function.metric_invocations(period=period, statistic="Sum"),
+            function.metric_errors(period=period, statistic="Sum"),
+            function.metric_throttles(period=period, statistic="Sum"),
+        ],
+        right=[function.metric_duration(period=period, statistic="Maximum")],
+        width=12,
     )
 
 
@@ -158,16 +173,7 @@ class Monitoring(Construct):
                     ),
                 ],
                 [
-                    cloudwatch.GraphWidget(
-                        title="Function invocations, errors, throttles",
-                        left=[
-                            function.metric_invocations(period=period, statistic="Sum"),
-                            function.metric_errors(period=period, statistic="Sum"),
-                            function.metric_throttles(period=period, statistic="Sum"),
-                        ],
-                        right=[function.metric_duration(period=period, statistic="Maximum")],
-                        width=12,
-                    ),
+                    function_widget("Function invocations, errors, throttles", function, period),
                     cloudwatch.GraphWidget(
                         title="Failed-runs queue",
                         left=[
@@ -240,16 +246,7 @@ class Monitoring(Construct):
                 ),
             ],
             [
-                cloudwatch.GraphWidget(
-                    title="Consumer invocations, errors, throttles",
-                    left=[
-                        consumer.metric_invocations(period=EVENTS_PERIOD, statistic="Sum"),
-                        consumer.metric_errors(period=EVENTS_PERIOD, statistic="Sum"),
-                        consumer.metric_throttles(period=EVENTS_PERIOD, statistic="Sum"),
-                    ],
-                    right=[consumer.metric_duration(period=EVENTS_PERIOD, statistic="Maximum")],
-                    width=12,
-                ),
+                function_widget("Consumer invocations, errors, throttles", consumer, EVENTS_PERIOD),
                 cloudwatch.GraphWidget(
                     title="Export events queue: oldest message (s), dead letters, undelivered",
                     left=[queue_age],
