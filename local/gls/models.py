@@ -13,16 +13,12 @@ appear before the API says so); it is evaluated lazily on every read, with no ti
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import collections
 import contextlib
 import gc
-import hashlib
 import heapq
 import itertools
-import json
 import logging
 import re
 import threading
@@ -33,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from local.export_zip import export_zip
+from local.gls import tokens
 from local.gls.exceptions import not_found, validation
 from local.gls.factory import DEFAULT_BASE_TIME, DEFAULT_EXPORT_FOLDER, EXPORT_FAIL_REASONS, SessionFactory
 from local.gls.uploads import Uploader, UploadFailed, export_file_name, export_object
@@ -81,7 +78,7 @@ _SESSION_ARN_RE: Final = re.compile(
     r"arn:aws:gameliftstreams:([^: ]*):([0-9]{12}):streamsession/([a-zA-Z0-9-]{1,32})/([a-zA-Z0-9-]{1,32})"
 )
 
-SortKey = tuple[float, str, str]
+SortKey = tokens.SortKey
 
 
 def sort_time(value: Any) -> float:
@@ -367,8 +364,8 @@ class GameLiftStreamsBackend:
         The filters and max_results are taken as given (the wire layer validates them); a NextToken
         that is not one of ours, or was minted for other filters or another Region, is a ValidationException.
         """
-        fingerprint = _fingerprint(region, status, export)
-        position = _decode_token(next_token, fingerprint)
+        fingerprint = tokens.fingerprint(region, status, export)
+        position = tokens.decode_token(next_token, fingerprint)
         with self.lock:
             self._settle()
             store = self._regions[region]
@@ -384,11 +381,11 @@ class GameLiftStreamsBackend:
             token: str | None = None
             if start + max_results < len(keys) and page:
                 if self.shift_on_page:
-                    token = _encode_token({"o": start + len(page), "f": fingerprint})
+                    token = tokens.encode_token({"o": start + len(page), "f": fingerprint})
                     # A new session matching the filters, newest of all: the filtered list shifts by one.
                     self._store(region, self.factory.make(region, status or "TERMINATED", export))
                 else:
-                    token = _encode_token({"k": list(page[-1]), "f": fingerprint})
+                    token = tokens.encode_token({"k": list(page[-1]), "f": fingerprint})
         out: dict[str, Any] = {"Items": items}
         if token is not None:
             out["NextToken"] = token
@@ -569,39 +566,3 @@ class GameLiftStreamsBackend:
         if rec is None:
             raise KeyError(f"no session with Arn {arn!r}")
         return rec
-
-
-# -- NextToken: base64 JSON bound to (Region, filters) by a fingerprint ---------------------------------
-
-
-def _fingerprint(region: str, status: str | None, export: str | None) -> str:
-    return hashlib.sha256(f"{region}|{status}|{export}".encode()).hexdigest()[:16]
-
-
-def _encode_token(payload: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
-
-
-def _decode_token(token: str | None, fingerprint: str) -> SortKey | int | None:
-    """The cursor a token holds: the last key listed (keyset), an offset (shifting) or None (first page)."""
-    if token is None:
-        return None
-    invalid = validation("The NextToken is not valid for this request.")
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error, UnicodeError):
-        raise invalid from None
-    if not isinstance(payload, dict) or payload.get("f") != fingerprint:
-        raise invalid
-    if isinstance(payload.get("o"), int) and payload["o"] >= 0:
-        return int(payload["o"])
-    key = payload.get("k")
-    if (
-        isinstance(key, list)
-        and len(key) == 3
-        and isinstance(key[0], int | float)
-        and isinstance(key[1], str)
-        and isinstance(key[2], str)
-    ):
-        return (float(key[0]), key[1], key[2])
-    raise invalid
