@@ -34,7 +34,7 @@ from local.reliability.event_oracle import (
     object_created,
 )
 from local.reliability.oracle import item_problems
-from local.reliability.suites import events
+from local.reliability.suites import events, follow_ups
 from local.reliability.suites.events import FAST, FULL, EventCase
 from local.reliability.suites.events_independent import run_events_independent
 from local.reliability.world import WorldFactory
@@ -142,7 +142,7 @@ def test_a_burst_of_exports_is_archived_once_each(make_world: WorldFactory, cons
 def test_a_listing_longer_than_one_invocation_finishes_across_follow_up_invocations(
     make_world: WorldFactory,
 ) -> None:
-    case = events.run_chain(make_world, FAST, seed=7)
+    case = follow_ups.run_chain(make_world, FAST, seed=7)
 
     assert case.violations == []  # links 0, 1, ...; the last finished; no page listed but where one resumed
     assert case.audit.clean and case.audit.archived == case.audit.expected == FAST.chain_pages * 100

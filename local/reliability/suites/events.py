@@ -23,7 +23,6 @@ too (`accounting.judge_run`).
 from __future__ import annotations
 
 import functools
-import math
 import random
 import threading
 import time
@@ -34,13 +33,13 @@ from typing import Any, Final
 
 from local.gls.models import GameLiftStreamsBackend
 from local.reliability.accounting import consistency, counts_add_up
-from local.reliability.constants import ACCOUNT, REGION
+from local.reliability.constants import REGION
 from local.reliability.event_oracle import ALREADY, ARCHIVED, LEFT, PENDING, Hostile, hostile_messages, object_created
 from local.reliability.event_world import WAIT, EventWorld
 from local.reliability.oracle import Audit
 from local.reliability.scenarios import fault
 from local.reliability.world import World, WorldFactory
-from local.worker import CONTEXT_FIELDS, Invocation, Worker
+from local.worker import Worker
 
 OTHER_ACCOUNT: Final = "444455556666"
 # Latency on one of the writers' calls per race round (none in the first), so that two writers are often at
@@ -142,7 +141,7 @@ def _finish(case: EventCase, events: EventWorld, expected: set[str], started: fl
     return case
 
 
-def _reconcile(world: World, case: EventCase, *, archived: int | None = None) -> None:
+def reconcile(world: World, case: EventCase, *, archived: int | None = None) -> None:
     """One judged reconcile run; it must finish cleanly (and archive exactly `archived`, if given)."""
     run = world.run()
     case.reconciled += run.total("archived")
@@ -155,7 +154,7 @@ def _reconcile(world: World, case: EventCase, *, archived: int | None = None) ->
         case.violations.append(f"the reconcile run wrote {run.calls['PutObject']} records with nothing to archive")
 
 
-def _expect(case: EventCase, what: str, got: object, want: object) -> None:
+def expect(case: EventCase, what: str, got: object, want: object) -> None:
     if got != want:
         case.violations.append(f"{what}: {got}, expected {want}")
 
@@ -179,7 +178,7 @@ def run_duplicates(make_world: WorldFactory, consumers: Sequence[Worker], sizes:
         first = [bodies[0]] * 10
         events.send(first)
         events.drain(lambda: events.handled() >= len(first))
-        _expect(case, "ten copies in one batch", dict(events.tally()), {ARCHIVED: 1, ALREADY: 9})
+        expect(case, "ten copies in one batch", dict(events.tally()), {ARCHIVED: 1, ALREADY: 9})
         rewritten = rng.sample(range(len(arns)), len(arns) // 3)
         for n in rewritten:  # the same object written again: a second, different event for it
             events.put(events.prefix + events.zip_name(arns[n]))
@@ -189,8 +188,8 @@ def run_duplicates(make_world: WorldFactory, consumers: Sequence[Worker], sizes:
         events.send(deliveries)
         total = len(first) + len(deliveries)
         events.drain(lambda: events.handled() >= total)
-        _expect(case, "outcomes", dict(events.tally()), {ARCHIVED: len(arns), ALREADY: total - len(arns)})
-        _reconcile(world, case, archived=0)
+        expect(case, "outcomes", dict(events.tally()), {ARCHIVED: len(arns), ALREADY: total - len(arns)})
+        reconcile(world, case, archived=0)
         case.sessions = len(arns)
         case.notes.append(f"{len(deliveries) + len(first)} deliveries of {len(arns) + len(rewritten)} events")
         return _finish(case, events, set(arns), started)
@@ -216,15 +215,15 @@ def run_pending(make_world: WorldFactory, consumers: Sequence[Worker], sizes: Ev
         events.drain(lambda: events.tally()[PENDING] >= n, visibility_timeout=1)
         world.gls.config(export_success_delay_ms=0)  # the API catches up: the next delivery archives them
         events.drain(lambda: events.tally()[ARCHIVED] >= n, visibility_timeout=1)
-        _expect(case, "first: outcomes", dict(events.tally()), {PENDING: n, ARCHIVED: n})
+        expect(case, "first: outcomes", dict(events.tally()), {PENDING: n, ARCHIVED: n})
         world.gls.config(export_success_delay_ms=600_000)
         late = events.export(n)
         events.drain(lambda: events.tally()[LEFT] >= n, visibility_timeout=1)
         # receives 1 and 2 PENDING, the 3rd (MAX_PENDING_RECEIVES) left to the reconciler; none dead-lettered
-        _expect(case, "then: outcomes", dict(events.tally()), {PENDING: 3 * n, ARCHIVED: n, LEFT: n})
-        _expect(case, "archived while the API said PENDING", world.progress(set(late)), 0)
+        expect(case, "then: outcomes", dict(events.tally()), {PENDING: 3 * n, ARCHIVED: n, LEFT: n})
+        expect(case, "archived while the API said PENDING", world.progress(set(late)), 0)
         world.gls.config(export_success_delay_ms=0)
-        _reconcile(world, case, archived=n)
+        reconcile(world, case, archived=n)
         case.sessions = 2 * n
         return _finish(case, events, set(caught_up) | set(late), started)
     finally:
@@ -341,13 +340,13 @@ def run_kill(
         world.disarm()
         done_by_killed = world.progress(set(arns))
         if completer == "reconcile":
-            _reconcile(world, case)
+            reconcile(world, case)
         world.arm()  # no faults: counts the consumer's calls from here
         events.drain(lambda: world.progress(set(arns)) == len(arns) and events.depth() == 0, visibility_timeout=1)
         case.readbacks += world.counts()[0].get("GetObject", 0)
         world.disarm()
         counted = events.tally()[ARCHIVED] + case.reconciled + done_by_killed
-        _expect(case, "archived by the killed writer + the consumer + reconcile", counted, len(arns))
+        expect(case, "archived by the killed writer + the consumer + reconcile", counted, len(arns))
         versions = world.object_versions()
         for key, body in orphans.items():
             if len(versions.get(key, [])) != 1:
@@ -415,7 +414,7 @@ def run_hostile(
         forwarded = [k for k in storable if k.startswith(events.prefix) and k.endswith(".zip")]
         handled = events.handled()
         events.drain(lambda: events.handled() >= handled + len(forwarded))
-        _expect(case, "archived", events.tally()[ARCHIVED], len(ours))
+        expect(case, "archived", events.tally()[ARCHIVED], len(ours))
         batches = events.batches()
         errors = [b.error for b in batches if b.error]
         if errors:
@@ -466,8 +465,8 @@ def run_burst(make_world: WorldFactory, consumers: Sequence[Worker], sizes: Even
         finally:
             writer.join(WAIT)
         drained = time.monotonic() - t0
-        _expect(case, "outcomes", dict(events.tally()), {ARCHIVED: len(keys)})
-        _reconcile(world, case, archived=0)
+        expect(case, "outcomes", dict(events.tally()), {ARCHIVED: len(keys)})
+        reconcile(world, case, archived=0)
         case.sessions = len(keys)
         case.notes.append(f"landed and drained in {drained:.0f} s, queue depth up to {peak[0]:,}")
         return _finish(case, events, set(keys), started)
@@ -478,94 +477,6 @@ def run_burst(make_world: WorldFactory, consumers: Sequence[Worker], sizes: Even
 # -- 7. a listing longer than one invocation's budget --------------------------------------------------------
 
 
-CHAIN_TIMEOUT: Final = 1.2  # seconds of Lambda timeout per invocation of the chain
-CHAIN_LIST_LATENCY: Final = 0.5  # seconds each list call is held: at most 3 pages an invocation
-
-
-def run_chain(make_world: WorldFactory, sizes: EventSizes, seed: int) -> EventCase:
-    """`chain_pages` pages, all archived but 3 sessions a page whose exports succeeded since; each list call
-    held CHAIN_LIST_LATENCY and a CHAIN_TIMEOUT Lambda timeout, so one invocation lists at most 3 pages
-    however fast the machine. The reconciler invokes itself (InvocationType Event, FunctionName its ARN from
-    the context) through the local Lambda service, which runs the follow-ups one at a time: the chain must
-    finish the listing with every new session archived once, each follow-up going on where the previous one
-    stopped (listing again at most the page it resumes from, never from the first page)."""
-    from local.lambda_service import LambdaService  # noqa: PLC0415 - only this case needs it
-
-    started = time.monotonic()
-    case = EventCase(f"listing of {sizes.chain_pages} pages across follow-up invocations")
-    world = make_world(settings={"MAX_CONCURRENCY": "4"})
-    service = LambdaService(region=world.region, account_id=ACCOUNT, background=False)
-    try:
-        late = _pages_with_late_exports(world, case, sizes.chain_pages, random.Random(seed))
-        service.start()
-        links = sizes.chain_pages + 5  # MAX_CONTINUATIONS: more than the chain can need
-        env = {"AWS_ENDPOINT_URL_LAMBDA": service.endpoint_url, "MAX_CONTINUATIONS": str(links)}
-        runs: list[Invocation] = []
-
-        def reconciler(event: Any, context: Any) -> Any:
-            identity = {name: str(getattr(context, name)) for name in CONTEXT_FIELDS}
-            world.faults = [fault("ListStreamSessionsByAccount", "latency", seconds=CHAIN_LIST_LATENCY)]
-            run = world.run(timeout=CHAIN_TIMEOUT, env=env, event=event, context=identity)
-            runs.append(run)
-            if run.failed:
-                raise RuntimeError(run.error)
-            return run.summary
-
-        function = service.add_function("session-archiver", handler=reconciler, timeout_seconds=CHAIN_TIMEOUT)
-        service.backend.enqueue(function, function.arn, {})  # what the schedule does
-        ran = service.run_pending(limit=links + 2)
-        world.faults = []
-        if any(i.status != "succeeded" for i in ran):
-            case.violations.append(f"invocations failed: {[i.error for i in ran if i.error][:2]}")
-        _judge_chain(case, runs, sizes.chain_pages, len(late))
-        case.sessions = sizes.chain_pages * 100
-        case.audit = world.audit()  # the records are the reconciler's, checked column by column elsewhere
-        if case.audit.overwrites:
-            case.violations.append(f"{case.audit.overwrites} records written twice")
-        case.violations += world.violations
-        case.seconds = time.monotonic() - started
-        return case
-    finally:
-        service.stop()
-        world.close()
-
-
-def _pages_with_late_exports(world: World, case: EventCase, pages: int, rng: random.Random) -> list[str]:
-    """`pages` pages of sessions, archived by one reconcile run, but for 3 a page whose exports were PENDING
-    then and SUCCEEDED now (in a random order): the new sessions, spread over every page."""
-    late: list[str] = []
-    for _ in range(pages):
-        world.seed(97)
-        late += [str(world.gls.add(ExportFilesMetadata={"Status": "PENDING"})["Arn"]) for _ in range(3)]
-    _reconcile(world, case, archived=pages * 97)
-    case.reconciled = 0
-    for arn in rng.sample(late, len(late)):
-        world.gls.set_export(arn, "SUCCEEDED")
-    return late
-
-
-def _judge_chain(case: EventCase, runs: Sequence[Invocation], pages: int, late: int) -> None:
-    """One scheduled run and its follow-ups, links 0, 1, 2, ... in order; the last one finished the listing,
-    which no invocation can do alone (nor a chain whose follow-ups start again at page 1); every late session
-    archived once."""
-    case.reconciled = sum(r.total("archived") for r in runs)
-    most = math.ceil(CHAIN_TIMEOUT / CHAIN_LIST_LATENCY)  # pages one invocation can list
-    if len(runs) < math.ceil(pages / most):
-        case.violations.append(f"{len(runs)} invocation(s) for {pages} pages: the budget did not bound the listing")
-    last = (runs[-1].summary or {}) if runs else {}
-    if (last.get("continuation") or {}).get("follow_up") is not None:
-        case.violations.append(f"the chain did not finish: {last.get('continuation')}")
-    links = [int(((r.summary or {}).get("continuation") or {}).get("link", 0)) for r in runs]
-    _expect(case, "the chain's links", links, list(range(len(runs))))
-    _expect(case, "archived by the chain", case.reconciled, late)
-    listed = sum(r.total("listed") for r in runs)
-    calls = sum(r.calls.get("ListStreamSessionsByAccount", 0) for r in runs)
-    case.notes.append(
-        f"{len(runs)} invocations (1 + {len(runs) - 1} follow-ups), {calls} list calls, {listed:,} sessions "
-        f"listed (a follow-up lists again the pages from the first one with a session not yet done)"
-    )
-
-
 # -- all of them ------------------------------------------------------------------------------------------------
 
 
@@ -573,6 +484,8 @@ def event_plan(
     make_world: WorldFactory, consumers: Sequence[Worker], sizes: EventSizes, seed: int
 ) -> list[tuple[str, Callable[[], EventCase]]]:
     """Every case of the suite, named, in the order `make reliability` runs them."""
+    from local.reliability.suites import follow_ups  # noqa: PLC0415 - it imports this module
+
     plan: list[tuple[str, Callable[[], EventCase]]] = [
         ("duplicates", functools.partial(run_duplicates, make_world, consumers, sizes, seed)),
         ("pending", functools.partial(run_pending, make_world, consumers, sizes, seed)),
@@ -585,7 +498,7 @@ def event_plan(
     plan += [
         ("hostile", functools.partial(run_hostile, make_world, consumers, sizes, seed)),
         ("burst", functools.partial(run_burst, make_world, consumers, sizes, seed)),
-        ("chain", functools.partial(run_chain, make_world, sizes, seed)),
+        ("chain", functools.partial(follow_ups.run_chain, make_world, sizes, seed)),
     ]
     return plan
 
