@@ -185,12 +185,10 @@ class RegionRun:
         start_token = self._start.token if self._start is not None else None
         listing_done = False
         try:
-            fetched_by = start_token  # the token that fetched the page the listing yields next
             for items in self.source.pages(self.keep_going, start_token):
                 self._page_slots.acquire()
-                self._page_tokens.append(fetched_by)
+                self._page_tokens.append(self.source.page_token)  # after a restart: None, the first page
                 dedup.submit(self._dedup_page, items, len(self._page_tokens) - 1)
-                fetched_by = self.source.position
             # Ended, not stopped: no position after a page, or (no page at all) not stopped by the budget.
             listing_done = self.source.position is None and (bool(self._page_tokens) or self.keep_going())
         except FatalError as fatal:

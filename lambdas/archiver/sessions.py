@@ -35,7 +35,8 @@ class SessionSource:
 
     `position` is where a stopped listing would go on: the NextToken of the first page not yet listed
     (None once the listing reached its end, or before it received any token). A follow-up invocation
-    passes it back as `start_token`.
+    passes it back as `start_token`. `page_token` is the token that fetched the page last yielded (None for
+    a first page, also after a restart): where a follow-up goes on to finish that page's sessions.
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class SessionSource:
         self._max_restarts = max_restarts
         self.restarts = 0
         self.position: str | None = None
+        self.page_token: str | None = None  # the token that fetched the page last yielded (None: the first)
 
     def pages(self, keep_going: Callable[[], bool], start_token: str | None = None) -> Iterator[list[dict[str, Any]]]:
         """Yield each page's items, from the page of `start_token` (the first page without one).
@@ -72,11 +74,13 @@ class SessionSource:
                 iterator = iter(paginator.paginate(ExportFilesStatus="SUCCEEDED", PaginationConfig=config))
                 while keep_going():
                     self._list_limiter.acquire()
+                    requested = self.position
                     page = next(iterator, None)
                     if page is None:  # never after a page without a NextToken (returned below)
                         self.position = None
                         return
                     token = page.get("NextToken")
+                    self.page_token = requested
                     self.position = token if isinstance(token, str) and token else None
                     items = page.get("Items")
                     yield [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []

@@ -81,6 +81,17 @@ def test_an_expired_next_token_restarts_the_listing_from_the_first_page(stubbed:
     assert source.restarts == 1
 
 
+def test_each_page_says_which_token_fetched_it_and_a_restart_starts_again_from_none(stubbed: Any) -> None:
+    source, stubber, _, _ = stubbed
+    stubber.add_response("list_stream_sessions_by_account", page(1, token="t1"), FIRST)
+    stubber.add_response("list_stream_sessions_by_account", page(2, token="t2"), after("t1"))
+    stubber.add_client_error("list_stream_sessions_by_account", "ValidationException", "expired", 400, after("t2"))
+    stubber.add_response("list_stream_sessions_by_account", page(1, token="t9"), FIRST)
+    stubber.add_response("list_stream_sessions_by_account", page(2), after("t9"))
+    fetched_by = [source.page_token for _ in source.pages(lambda: True)]
+    assert fetched_by == [None, "t1", None, "t9"]
+
+
 def test_restarts_are_bounded_then_the_listing_fails(stubbed: Any) -> None:
     source, stubber, _, _ = stubbed  # max_restarts=2
     for _ in range(3):
