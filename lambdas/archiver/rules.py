@@ -14,15 +14,16 @@ from dataclasses import dataclass
 
 REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 # S3 "safe characters" only, segments ending in "/" (and none "." or "..", checked apart): the prefix is part
-# of every key and of the Athena projection template.
-PREFIX = re.compile(r"(?:[A-Za-z0-9!_.*'()-]+/)+")
+# of every key and of the Athena projection template. Not "*" (nor "?"): the prefix is also the resource of
+# the function's s3:PutObject/GetObject grant, where they are IAM wildcards ("*/" would grant "<bucket>/*/*").
+PREFIX = re.compile(r"(?:[A-Za-z0-9!_.'()-]+/)+")
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 TABLE = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
 
 REGIONS_FORM = "a comma-separated list of Regions such as 'us-east-2,us-west-2'"
-PREFIX_FORM = "path segments of letters, digits and !_.*'()- each ending in '/', such as 'sessions/'"
+PREFIX_FORM = "path segments of letters, digits and !_.'()- each ending in '/', such as 'sessions/'"
 BUCKET_FORM = "an S3 bucket name (3-63 of a-z 0-9 . -)"
 TABLE_FORM = "a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)"
 FLAG_FORM = "true or false"

@@ -196,6 +196,8 @@ def test_max_concurrency_accepts_string_or_json_whole_number() -> None:
         ("record_prefix", "a/../b/"),
         ("record_prefix", "${source_region}/"),
         ("record_prefix", "with space/"),
+        ("record_prefix", "*/"),  # an IAM wildcard: the write grant would become <bucket>/*/*
+        ("record_prefix", "sessions/v?/"),
         ("data_removal_policy", "snapshot"),
         ("data_removal_policy", "keep"),
         ("alarm_email", "not-an-address"),

@@ -10,14 +10,18 @@ from archiver import rules
 from archiver.rules import RuleError
 
 
-@pytest.mark.parametrize("text", ["sessions/", "a/b/", "x!_.*'()-/", "..a/", "archive/v1/"])
+@pytest.mark.parametrize("text", ["sessions/", "a/b/", "x!_.'()-/", "..a/", "archive/v1/"])
 def test_prefix_accepts_safe_segments_each_ending_in_a_slash(text: str) -> None:
     assert rules.prefix(text) == text
 
 
 @pytest.mark.parametrize(
     "text",
-    ["sessions", "/sessions/", "a//", "./", "../x/", "a/./", "a/../b/", "a b/", "a%2F/", "é/", "${source_region}/", ""],
+    [
+        *("sessions", "/sessions/", "a//", "./", "../x/", "a/./", "a/../b/", "a b/", "a%2F/", "é/"),
+        *("${source_region}/", ""),
+        *("*/", "a*/", "sessions/?/"),  # IAM wildcards in the s3:PutObject grant's resource
+    ],
 )
 def test_prefix_refuses_unsafe_characters_empty_and_dot_segments(text: str) -> None:
     with pytest.raises(RuleError) as refused:
