@@ -197,9 +197,11 @@ class Archiver(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ListSessionsOfAccount",
-                # This action has no resource type in IAM: "*" is the only possible resource.
+                # This action has no resource type in IAM: "*" is the only possible resource; the Regions it
+                # may be called in are the source Regions only.
                 actions=["gameliftstreams:ListStreamSessionsByAccount"],
                 resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": list(config.source_regions or (Aws.REGION,))}},
             )
         )
         grant_archiving(self.role, self.log_group, config, storage)

@@ -447,6 +447,11 @@ def _function_statements(built: Built) -> dict[str, dict[str, Any]]:
     return by_action
 
 
+def test_listing_is_allowed_in_the_source_regions_only(variant: Built) -> None:
+    listing = _function_statements(variant)["gameliftstreams:ListStreamSessionsByAccount"]
+    assert listing["Condition"] == {"StringEquals": {"aws:RequestedRegion": ["us-east-2", "us-west-2"]}}
+
+
 def test_function_permissions_are_least_privilege(default: Built) -> None:
     by_action = _function_statements(default)
     assert set(by_action) == {
@@ -465,7 +470,9 @@ def test_function_permissions_are_least_privilege(default: Built) -> None:
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
     }
-    assert by_action["gameliftstreams:ListStreamSessionsByAccount"]["Resource"] == "*"
+    listing = by_action["gameliftstreams:ListStreamSessionsByAccount"]
+    assert listing["Resource"] == "*"  # no resource type: the Regions are bounded by a condition instead
+    assert listing["Condition"] == {"StringEquals": {"aws:RequestedRegion": [{"Ref": "AWS::Region"}]}}
     get = by_action["gameliftstreams:GetStreamSession"]["Resource"]
     assert get == {
         "Fn::Join": [
