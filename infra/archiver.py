@@ -50,6 +50,16 @@ RETENTION: dict[int, logs.RetentionDays] = {
 LOOP_DETECTION_SAFE_CHAIN = 8
 
 
+def schedule_group_arn(stack: Stack) -> str:
+    """The schedule group of the stack's schedule: Scheduler's default group (the Schedule names no other)."""
+    return stack.format_arn(
+        service="scheduler",
+        resource="schedule-group",
+        resource_name="default",
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )
+
+
 def number_text(value: float) -> str:
     """A number as the function's settings read it back exactly: '18' for 18.0, else the shortest round-trip form."""
     return str(int(value)) if value.is_integer() else repr(value)
@@ -259,8 +269,14 @@ class Archiver(Construct):
         self.schedule_role = iam.Role(
             self,
             "ScheduleRole",
+            # Both source conditions, as EventBridge Scheduler's guide advises against the confused deputy:
+            # this account, and the schedule group this stack's schedule is in (the default group).
             assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+                "scheduler.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnEquals": {"aws:SourceArn": schedule_group_arn(Stack.of(self))},
+                },
             ),
             description="Lets EventBridge Scheduler invoke the GameLift Streams session archiver.",
         )

@@ -210,7 +210,25 @@ def test_schedule_role_trusts_only_scheduler_of_this_account(default: Built) -> 
                         "Action": "sts:AssumeRole",
                         "Effect": "Allow",
                         "Principal": {"Service": "scheduler.amazonaws.com"},
-                        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                            "ArnEquals": {
+                                "aws:SourceArn": {
+                                    "Fn::Join": [
+                                        "",
+                                        [
+                                            "arn:",
+                                            {"Ref": "AWS::Partition"},
+                                            ":scheduler:",
+                                            {"Ref": "AWS::Region"},
+                                            ":",
+                                            {"Ref": "AWS::AccountId"},
+                                            ":schedule-group/default",
+                                        ],
+                                    ]
+                                }
+                            },
+                        },
                     }
                 ]
             }
