@@ -16,7 +16,8 @@ REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 # S3 "safe characters" only, segments ending in "/" (and none "." or "..", checked apart): the prefix is part
 # of every key and of the Athena projection template. Not "*" (nor "?"): the prefix is also the resource of
 # the function's s3:PutObject/GetObject grant, where they are IAM wildcards ("*/" would grant "<bucket>/*/*").
-PREFIX = re.compile(r"(?:[A-Za-z0-9!_.'()-]+/)+")
+_SEGMENT = r"[A-Za-z0-9!_.'()-]+/"  # one path segment of a prefix: the record prefix's and the export locations'
+PREFIX = re.compile(f"(?:{_SEGMENT})+")
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 TABLE = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 TRUE_WORDS = frozenset({"true", "1", "yes"})
@@ -54,9 +55,14 @@ def regions(parts: Iterable[str]) -> tuple[str, ...]:
     return unique
 
 
+def _dot_segment(text: str) -> bool:
+    """Whether a prefix has a '.' or '..' segment (S3 takes them literally; people read them as paths)."""
+    return any(part in {".", ".."} for part in text.split("/"))
+
+
 def prefix(text: str) -> str:
     """A key prefix: safe characters, every segment ending in '/', none of them '.' or '..'."""
-    if not PREFIX.fullmatch(text) or any(part in {".", ".."} for part in text.split("/")):
+    if not PREFIX.fullmatch(text) or _dot_segment(text):
         raise RuleError(PREFIX_FORM)
     return text
 
@@ -152,7 +158,7 @@ ATTEMPTS = WholeNumber(1, 20)
 
 # `s3://bucket/` (the whole bucket) or `s3://bucket/prefix/`: the prefix in S3-safe characters, each segment
 # ending in "/". The same text is the `export_locations` context key and the EXPORT_LOCATIONS variable.
-EXPORT_LOCATION = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>(?:[A-Za-z0-9!_.'()-]+/)*)")
+EXPORT_LOCATION = re.compile(f"s3://(?P<bucket>{BUCKET.pattern})/(?P<prefix>(?:{_SEGMENT})*)")
 EXPORT_LOCATIONS_FORM = (
     "a comma-separated list of S3 locations such as 's3://my-exports/gamelift/,s3://other-bucket/' "
     "(bucket, then an optional key prefix of letters, digits and !_.'()- segments each ending in '/'; "
@@ -188,7 +194,7 @@ def export_locations(value: object) -> tuple[ExportLocation, ...]:
     for part in parts:
         text = part.strip() if isinstance(part, str) else part
         match = EXPORT_LOCATION.fullmatch(text) if isinstance(text, str) else None
-        if match is None or any(segment in {".", ".."} for segment in match["prefix"].split("/")):
+        if match is None or _dot_segment(match["prefix"]):
             bad.append(repr(part))
             continue
         location = ExportLocation(match["bucket"], match["prefix"])
