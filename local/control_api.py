@@ -51,6 +51,15 @@ def dispatch(
         return 400, {"message": f"bad request: {error}"}
 
 
+def add_fault(server: BackgroundHTTPServer, payload: Any) -> Answer:
+    """One rule, in `FaultPlan.apply_json`'s form -> {} (the emulator's and the Lambda service's "faults")."""
+    try:
+        server.faults.apply_json(payload)
+    except KeyError as error:
+        raise ValueError(f"fault rule is missing {error}") from None
+    return 200, {}
+
+
 def _reset_faults(server: BackgroundHTTPServer, payload: Any) -> Answer:
     """{"limits"?: true} -> {}: drop every rule (and quotas and base latency unless limits is false)."""
     limits = payload.get("limits", True) if isinstance(payload, dict) else True

@@ -56,15 +56,6 @@ def _remove_session(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) 
     return 200, {}
 
 
-def _faults(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
-    """One rule, in `FaultPlan.apply_json`'s form -> {}."""
-    try:
-        emulator.faults.apply_json(payload)
-    except KeyError as error:
-        raise ValueError(f"fault rule is missing {error}") from None
-    return 200, {}
-
-
 def _config(emulator: GameLiftStreamsEmulator, payload: dict[str, Any]) -> tuple[int, Any]:
     """{"shift_on_page"?, "export_s3_endpoint"? (URL, "" or null: none), "export_success_delay_ms"? (>= 0),
     "fail_exports"?} -> the configuration after the change, with the fixed identity of the emulator's data
@@ -100,7 +91,7 @@ ROUTES: Final[dict[tuple[str, str], Route]] = {
     ("POST", CONTROL_PREFIX + "start-session"): _start_session,
     ("POST", CONTROL_PREFIX + "export-status"): _export_status,
     ("POST", CONTROL_PREFIX + "remove-session"): _remove_session,
-    ("POST", CONTROL_PREFIX + "faults"): _faults,
+    ("POST", CONTROL_PREFIX + "faults"): control_api.add_fault,
     ("POST", CONTROL_PREFIX + "config"): _config,
     ("GET", CONTROL_PREFIX + "succeeded"): _succeeded,
     **control_api.common_routes(CONTROL_PREFIX),

@@ -186,15 +186,6 @@ def _wait_idle(service: LambdaService, payload: dict[str, Any]) -> tuple[int, An
     return 200, {"idle": service.wait_idle(float(payload.get("timeout", 10.0)))}
 
 
-def _faults(service: LambdaService, payload: dict[str, Any]) -> tuple[int, Any]:
-    """One rule for the operation "Invoke", in `FaultPlan.apply_json`'s form -> {}."""
-    try:
-        service.faults.apply_json(payload)
-    except KeyError as error:
-        raise ValueError(f"fault rule is missing {error}") from None
-    return 200, {}
-
-
 _ROUTES: Final[dict[tuple[str, str], Callable[[LambdaService, dict[str, Any]], tuple[int, Any]]]] = {
     ("POST", CONTROL_PREFIX + "functions"): _add_function,
     ("POST", CONTROL_PREFIX + "remove-function"): _remove_function,
@@ -203,7 +194,7 @@ _ROUTES: Final[dict[tuple[str, str], Callable[[LambdaService, dict[str, Any]], t
     ("POST", CONTROL_PREFIX + "reset-invocations"): _reset_invocations,
     ("POST", CONTROL_PREFIX + "run-pending"): _run_pending,
     ("POST", CONTROL_PREFIX + "wait-idle"): _wait_idle,
-    ("POST", CONTROL_PREFIX + "faults"): _faults,
+    ("POST", CONTROL_PREFIX + "faults"): control_api.add_fault,  # rules for the operation "Invoke"
     **control_api.common_routes(CONTROL_PREFIX),
 }
 
