@@ -22,7 +22,15 @@ from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
 from archiver import exports, rules
-from infra.archiver import ARCHITECTURE, RUNTIME, Archiver, function_log_group, grant_archiving, number_text
+from infra.archiver import (
+    ARCHITECTURE,
+    RUNTIME,
+    RUNTIME_REASON,
+    Archiver,
+    function_log_group,
+    grant_archiving,
+    number_text,
+)
 from infra.config import ArchiverConfig
 from infra.nag import acknowledge
 from infra.storage import Storage
@@ -172,6 +180,7 @@ class ExportEvents(Construct):
             log_group=self.log_group,
             environment=consumer_environment(config, archiver),
         )
+        acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
         # Adds sqs:ReceiveMessage/DeleteMessage/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl on the
         # queue (and kms:Decrypt on its key) to the role.
         self.function.add_event_source(

@@ -15,7 +15,7 @@ from aws_cdk.assertions import Match
 from archiver import records, telemetry
 from infra import queries
 from infra.analytics import HIVE_JSON_SERDE, TABLE_NAME
-from infra.archiver import HANDLER
+from infra.archiver import HANDLER, RUNTIME
 from tests.infra.conftest import VARIANT, Built
 
 
@@ -69,18 +69,18 @@ def test_environment_agnostic_and_no_lookups(default: Built) -> None:
 # --- Lambda ----------------------------------------------------------------------------------------------
 
 
-def newest_python_runtime() -> str:
-    """The highest PYTHON_3_x runtime aws-cdk-lib offers."""
+def test_runtime_is_the_tested_python_not_the_newest() -> None:
+    """The function runs the Python its package's tests run on (3.13), one below the newest aws-cdk-lib offers."""
     names = [name for name in dir(lambda_.Runtime) if re.fullmatch(r"PYTHON_3_\d+", name)]
-    newest = max(names, key=lambda name: int(name.rsplit("_", 1)[1]))
-    runtime: lambda_.Runtime = getattr(lambda_.Runtime, newest)
-    return runtime.name
+    newest = max(int(name.rsplit("_", 1)[1]) for name in names)
+    assert RUNTIME.name == "python3.13"
+    assert newest >= 13
 
 
 def test_function(default: Built) -> None:
     _, function = only(default, "AWS::Lambda::Function")
     props = function["Properties"]
-    assert props["Runtime"] == newest_python_runtime()
+    assert props["Runtime"] == RUNTIME.name == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == HANDLER == "archiver.handler.handler"
     assert props["ReservedConcurrentExecutions"] == 1
