@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 # Deliberately simple: one "@", no spaces, a dot in the domain. SNS does the real check by mailing it.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_ROLE_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 _KMS_KEY_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:kms:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:key/[a-zA-Z0-9-]{1,128}")
 _STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
 _GLUE_NAME = re.compile(r"[a-z0-9_]{1,255}")  # Athena folds Glue names to lower case; keep them so
@@ -37,6 +38,15 @@ LOG_RETENTION_DAYS = (
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 REMOVAL_POLICIES = ("retain", "destroy")
+# AWS Backup's predefined plans (aws_backup.BackupPlan's factory methods); "" = no backup plan.
+BACKUP_PLANS = ("daily35", "daily-monthly-1y", "daily-weekly-monthly-5y", "daily-weekly-monthly-7y")
+OBJECT_LOCK_DAYS = WholeNumber(0, 36500)
+# Keys that were removed, and why: set, they fail synthesis instead of being silently ignored.
+REMOVED: dict[str, str] = {
+    "noncurrent_version_expiration_days": (
+        "records are write-once and no version of one is ever expired (issue 10); remove the key"
+    ),
+}
 
 # The auto ("") values of schedule_minutes and get_rate_per_second: (without export_locations, with it).
 AUTO_SCHEDULE_MINUTES = (15, 360)
@@ -59,8 +69,8 @@ DEFAULTS: dict[str, object] = {
     "time_budget_margin_seconds": 30,
     "kms_key_arn": "",
     "keep_environment_variable_values": False,
+    "keep_launch_argument_values": False,
     "athena_bytes_scanned_cutoff_mb": 10240,
-    "noncurrent_version_expiration_days": 90,
     "access_log_expiration_days": 365,
     "glue_database_name": "gameliftstreams_archive",
     "athena_workgroup_name": "gameliftstreams-archive",
@@ -73,6 +83,10 @@ DEFAULTS: dict[str, object] = {
     "consumer_max_concurrency": 2,
     "consumer_batch_size": 10,
     "max_pending_receives": 5,
+    "reader_role_arns": "",
+    "admin_role_arns": "",
+    "object_lock_days": 0,
+    "backup_plan": "",
 }
 
 # Key -> the expected form, as the error messages and docs/DEPLOY.md state it.
@@ -92,10 +106,12 @@ FORMS: dict[str, str] = {
     "lambda_memory_mb": "a whole number of MB from 128 to 10240",
     "lambda_timeout_seconds": "a whole number of seconds from 60 to 900",
     "time_budget_margin_seconds": "a whole number of seconds from 0 to half of lambda_timeout_seconds",
-    "kms_key_arn": "a KMS key ARN such as 'arn:aws:kms:us-east-2:111122223333:key/<key id>' (empty: S3-managed keys)",
+    "kms_key_arn": (
+        "a KMS key ARN such as 'arn:aws:kms:us-east-2:111122223333:key/<key id>' (empty: a key the stack creates)"
+    ),
     "keep_environment_variable_values": "true or false",
+    "keep_launch_argument_values": "true or false",
     "athena_bytes_scanned_cutoff_mb": "a whole number of MB from 10 to 1048576",
-    "noncurrent_version_expiration_days": "a whole number of days from 1 to 3650",
     "access_log_expiration_days": "a whole number of days from 1 to 3650",
     "glue_database_name": "a Glue database name: 1-255 of lower-case letters, digits and '_'",
     "athena_workgroup_name": "an Athena workgroup name: 1-128 of letters, digits and . _ -",
@@ -117,6 +133,19 @@ FORMS: dict[str, str] = {
         f"{rules.PENDING_RECEIVES.form} (receives of an event whose export is still PENDING before the "
         "reconciler is left to archive it)"
     ),
+    "reader_role_arns": (
+        "a comma-separated list of IAM role ARNs such as 'arn:aws:iam::111122223333:role/Analyst' "
+        "(the roles that may read records and query results; empty: none)"
+    ),
+    "admin_role_arns": (
+        "a comma-separated list of IAM role ARNs such as 'arn:aws:iam::111122223333:role/BreakGlass' "
+        "(break-glass roles exempt from the archive's write-once policies; empty: none)"
+    ),
+    "object_lock_days": (
+        f"{OBJECT_LOCK_DAYS.form} (S3 Object Lock default retention in governance mode; 0: no Object Lock; "
+        "needs data_removal_policy 'retain')"
+    ),
+    "backup_plan": "one of " + ", ".join(BACKUP_PLANS) + " (an AWS Backup plan of the bucket and table; empty: none)",
 }
 
 
@@ -141,8 +170,8 @@ class ArchiverConfig:
     time_budget_margin_seconds: int
     kms_key_arn: str | None
     keep_environment_variable_values: bool
+    keep_launch_argument_values: bool
     athena_bytes_scanned_cutoff_mb: int
-    noncurrent_version_expiration_days: int
     access_log_expiration_days: int
     glue_database_name: str
     athena_workgroup_name: str
@@ -155,6 +184,10 @@ class ArchiverConfig:
     consumer_max_concurrency: int
     consumer_batch_size: int
     max_pending_receives: int
+    reader_role_arns: tuple[str, ...]
+    admin_role_arns: tuple[str, ...]
+    object_lock_days: int  # 0: no Object Lock
+    backup_plan: str | None
 
     @property
     def retain_data(self) -> bool:
@@ -283,6 +316,33 @@ def _auto(parse: Callable[[str, object], T]) -> Callable[[str, object], T | None
     return parse_or_auto
 
 
+def _role_arns(key: str, value: object) -> tuple[str, ...]:
+    """A list of IAM role ARNs (JSON list or comma-separated text), each named once, in the given order."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        parts = list(value)
+    elif isinstance(value, str):
+        parts = [part.strip() for part in value.split(",")] if value.strip() else []
+    else:
+        raise _fail(key, value)
+    if not all(isinstance(part, str) and _ROLE_ARN.fullmatch(part.strip()) for part in parts):
+        raise _fail(key, value)
+    return tuple(dict.fromkeys(part.strip() for part in parts))
+
+
+def _optional_choice(choices: tuple[str, ...]) -> Callable[[str, object], str | None]:
+    def parse(key: str, value: object) -> str | None:
+        text = "" if value is None else _text(key, value).lower()
+        if not text:
+            return None
+        if text not in choices:
+            raise _fail(key, value)
+        return text
+
+    return parse
+
+
 def _prefix(key: str, value: object) -> str:
     try:
         return rules.prefix(_text(key, value))
@@ -304,8 +364,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "time_budget_margin_seconds": _whole(0, 450),
     "kms_key_arn": _optional(_KMS_KEY_ARN),
     "keep_environment_variable_values": _checked(rules.flag),
+    "keep_launch_argument_values": _checked(rules.flag),
     "athena_bytes_scanned_cutoff_mb": _whole(10, 1_048_576),
-    "noncurrent_version_expiration_days": _whole(1, 3650),
     "access_log_expiration_days": _whole(1, 3650),
     "glue_database_name": _pattern(_GLUE_NAME),
     "athena_workgroup_name": _pattern(_WORKGROUP_NAME),
@@ -319,11 +379,18 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "consumer_max_concurrency": _checked(CONSUMER_CONCURRENCY.parse),
     "consumer_batch_size": _checked(CONSUMER_BATCH_SIZE.parse),
     "max_pending_receives": _checked(rules.PENDING_RECEIVES.parse),
+    "reader_role_arns": _role_arns,
+    "admin_role_arns": _role_arns,
+    "object_lock_days": _checked(OBJECT_LOCK_DAYS.parse),
+    "backup_plan": _optional_choice(BACKUP_PLANS),
 }
 
 
 def load_config(get_context: Callable[[str], object]) -> ArchiverConfig:
     """Read every key through `get_context` (e.g. `app.node.try_get_context`), falling back to DEFAULTS."""
+    for key, why in REMOVED.items():
+        if get_context(key) is not None:
+            raise ConfigError(f"Context key '{key}' is no longer read: {why} (cdk.json or -c {key}=...).")
     values: dict[str, Any] = {}
     for key, parse in _PARSERS.items():
         raw = get_context(key)
@@ -340,6 +407,12 @@ def load_config(get_context: Callable[[str], object]) -> ArchiverConfig:
         raise _fail("schedule_minutes", config.schedule_minutes)
     if config.time_budget_margin_seconds * 2 > config.lambda_timeout_seconds:
         raise _fail("time_budget_margin_seconds", config.time_budget_margin_seconds)
+    if config.object_lock_days and not config.retain_data:
+        raise ConfigError(
+            f"The context key 'object_lock_days' ({config.object_lock_days}) needs 'data_removal_policy' 'retain': "
+            "objects under Object Lock cannot be emptied out of the bucket when the stack is destroyed. "
+            "Set them in cdk.json or with -c key=<value>."
+        )
     _check_quota(config)
     return config
 

@@ -83,13 +83,11 @@ class Storage(Construct):
             encryption_key=self.encryption_key,
             access_logs=self.access_log_bucket,
             access_logs_prefix="archive-bucket/",
+            # Versioned, and no version ever expires: the record is the only lasting copy of its session.
             versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                    expired_object_delete_marker=True,
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
                 )
             ],
         )

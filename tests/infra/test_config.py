@@ -43,6 +43,35 @@ def test_defaults() -> None:
     assert (config.consumer_get_rate_per_second, config.consumer_max_concurrency) == (4, 2)
     assert (config.consumer_batch_size, config.max_pending_receives) == (10, 5)
     assert config.max_continuations == 2  # 15 minutes hold three 300 s runs: the first and two follow-ups
+    # Issue 10: nothing kept that the API calls a secret, no named readers or admins, no lock, no backup.
+    assert not config.keep_environment_variable_values and not config.keep_launch_argument_values
+    assert (config.reader_role_arns, config.admin_role_arns) == ((), ())
+    assert (config.object_lock_days, config.backup_plan) == (0, None)
+
+
+def test_role_arns_parse_from_text_or_json_list_once_each() -> None:
+    analyst = "arn:aws:iam::111122223333:role/Analyst"
+    pathed = "arn:aws:iam::111122223333:role/teams/perf/PerfEngineer"
+    config = load_config_from_mapping({"reader_role_arns": f" {analyst}, {pathed},{analyst}"})
+    assert config.reader_role_arns == (analyst, pathed)
+    config = load_config_from_mapping({"admin_role_arns": [pathed], "reader_role_arns": []})
+    assert (config.admin_role_arns, config.reader_role_arns) == ((pathed,), ())
+
+
+def test_object_lock_and_backup_plan() -> None:
+    config = load_config_from_mapping({"object_lock_days": "3650", "backup_plan": "Daily35"})
+    assert (config.object_lock_days, config.backup_plan) == (3650, "daily35")
+    assert load_config_from_mapping({"backup_plan": ""}).backup_plan is None
+
+
+def test_object_lock_needs_retained_data() -> None:
+    with pytest.raises(ConfigError, match=r"'object_lock_days' \(30\) needs 'data_removal_policy' 'retain'"):
+        load_config_from_mapping({"object_lock_days": 30, "data_removal_policy": "destroy"})
+
+
+def test_a_removed_key_fails_instead_of_being_ignored() -> None:
+    with pytest.raises(ConfigError, match=r"'noncurrent_version_expiration_days' is no longer read: records are"):
+        load_config_from_mapping({"noncurrent_version_expiration_days": 90})
 
 
 def test_auto_schedule_and_pace_follow_export_locations() -> None:
@@ -214,7 +243,19 @@ def test_max_concurrency_accepts_string_or_json_whole_number() -> None:
         ("kms_key_arn", "arn:aws:kms:us-east-2:111122223333:alias/my-key"),
         ("keep_environment_variable_values", "maybe"),
         ("athena_bytes_scanned_cutoff_mb", "5"),
-        ("noncurrent_version_expiration_days", "0"),
+        ("keep_launch_argument_values", "yes please"),
+        ("reader_role_arns", "Analyst"),
+        ("reader_role_arns", "arn:aws:iam::111122223333:user/alice"),  # a user, not a role
+        ("reader_role_arns", "arn:aws:iam::111122223333:role/*"),  # a wildcard would name every role
+        ("reader_role_arns", "arn:aws:iam::1111:role/Analyst"),
+        ("reader_role_arns", ["arn:aws:iam::111122223333:role/Analyst", 7]),
+        ("admin_role_arns", "arn:aws:iam::111122223333:role/BreakGlass;arn:aws:iam::111122223333:role/Other"),
+        ("admin_role_arns", 5),
+        ("object_lock_days", "-1"),
+        ("object_lock_days", "36501"),
+        ("object_lock_days", "ten years"),
+        ("backup_plan", "hourly"),
+        ("backup_plan", True),
         ("access_log_expiration_days", "-1"),
         ("glue_database_name", "Has-Dashes"),
         ("athena_workgroup_name", "has space"),

@@ -306,7 +306,11 @@ def test_archive_bucket(default: Built, variant: Built) -> None:
     ]
     log_bucket_id = default.stack.resolve(storage.access_log_bucket.bucket_name)["Ref"]
     assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": log_bucket_id}
-    assert any("NoncurrentVersionExpiration" in rule for rule in props["LifecycleConfiguration"]["Rules"])
+    # Write-once: no version of a record ever expires.
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert not any(
+        {"ExpirationInDays", "NoncurrentVersionExpiration", "ExpiredObjectDeleteMarker"} & set(rule) for rule in rules
+    )
     assert bucket["DeletionPolicy"] == "Retain"
     assert _bucket(default, storage.access_log_bucket)["DeletionPolicy"] == "Retain"
 
