@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import ArnFormat, Aws, CfnElement, Duration, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from archiver import records
 from infra import queries
 from infra.config import ArchiverConfig
+from infra.encryption import READER_SERVICES, via
+from infra.nag import acknowledge, arn_of
 from infra.storage import Storage, removal_policy, secure_bucket
 
 TABLE_NAME = "stream_sessions"
@@ -84,6 +87,122 @@ def projections(source_regions: tuple[str, ...]) -> dict[str, glue.PartitionProj
     return {name: known[name] for name in names}
 
 
+# Running queries in the archive's workgroup and reading what they return (and its saved queries). Every one of
+# these is authorized on the workgroup, so no "*" is needed (ListWorkGroups, a console convenience, would be).
+ATHENA_ACTIONS = (
+    "athena:StartQueryExecution",
+    "athena:StopQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:BatchGetQueryExecution",
+    "athena:ListQueryExecutions",
+    "athena:GetQueryResults",
+    "athena:GetQueryResultsStream",
+    "athena:GetQueryRuntimeStatistics",
+    "athena:GetWorkGroup",
+    "athena:ListNamedQueries",
+    "athena:GetNamedQuery",
+    "athena:BatchGetNamedQuery",
+)
+# Athena reads the table's definition from Glue (partition projection: no partitions are stored, but Athena
+# may still ask for them).
+GLUE_ACTIONS = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+)
+RESULT_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+
+
+class AnalystPolicy(Construct):
+    """A managed policy for the archive's readers: the workgroup, the catalog entries, the records (read), the
+    workgroup's results prefix (read and write), and the archive key through S3. Rendered into docs/QUERY.md
+    by `infra.access`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ArchiverConfig,
+        storage: Storage,
+        results_bucket: s3.IBucket,
+        results_prefix: str,
+        table_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        archive = storage.archive_bucket
+        workgroup = stack.format_arn(
+            service="athena",
+            resource="workgroup",
+            resource_name=config.athena_workgroup_name,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        database = config.glue_database_name
+        glue = [
+            stack.format_arn(service="glue", resource="catalog", arn_format=ArnFormat.NO_RESOURCE_NAME),
+            stack.format_arn(service="glue", resource="database", resource_name=database),
+            stack.format_arn(service="glue", resource="table", resource_name=f"{database}/{table_name}"),
+        ]
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Policy",
+            description="Query the GameLift Streams session archive in Athena (attach to the reader_role_arns).",
+            statements=[
+                iam.PolicyStatement(
+                    sid="QueryInTheArchiveWorkGroup", actions=list(ATHENA_ACTIONS), resources=[workgroup]
+                ),
+                iam.PolicyStatement(sid="ReadTheArchiveTableDefinition", actions=list(GLUE_ACTIONS), resources=glue),
+                iam.PolicyStatement(
+                    sid="FindTheBuckets",
+                    actions=["s3:GetBucketLocation"],
+                    resources=[archive.bucket_arn, results_bucket.bucket_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ListTheRecords",
+                    actions=["s3:ListBucket"],
+                    resources=[archive.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{config.record_prefix}*"]}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadTheRecords", actions=["s3:GetObject"], resources=[storage.records_arn_pattern]
+                ),
+                iam.PolicyStatement(
+                    sid="ListTheQueryResults",
+                    actions=["s3:ListBucket"],
+                    resources=[results_bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{results_prefix}*"]}},
+                ),
+                iam.PolicyStatement(
+                    sid="WriteAndReadTheQueryResults",
+                    actions=list(RESULT_OBJECT_ACTIONS),
+                    resources=[results_bucket.arn_for_objects(f"{results_prefix}*")],
+                ),
+                # Effective on its own with an imported key whose policy delegates to IAM; with the stack's key,
+                # the key policy must also name the role (reader_role_arns), which it does for exactly those.
+                iam.PolicyStatement(
+                    sid="DecryptAndEncryptThroughS3",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[storage.encryption_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": [via(s) for s in READER_SERVICES]}},
+                ),
+            ],
+        )
+        for bucket, prefix, what in (
+            (archive, config.record_prefix, "records: read only, only under the record prefix"),
+            (results_bucket, results_prefix, "query results: the workgroup's output prefix only"),
+        ):
+            element = bucket.node.default_child
+            assert isinstance(element, CfnElement)
+            acknowledge(
+                self.policy,
+                f"AwsSolutions-IAM5[Resource::{arn_of(element)}/{prefix}*]",
+                f"One object per record or query result, whose keys are not known in advance; {what}.",
+            )
+
+
 class Analytics(Construct):
     """Glue catalog + Athena workgroup over the record prefix of the archive bucket."""
 
@@ -119,7 +238,7 @@ class Analytics(Construct):
             parameters={
                 "storage.location.template": records.location_template(bucket.bucket_name, config.record_prefix)
             },
-            # Records are encrypted server-side (SSE-S3/SSE-KMS), which S3 undoes transparently; `true` here
+            # Records are encrypted server-side (SSE-KMS), which S3 undoes transparently; `true` here
             # would tell Athena to expect client-side encryption.
             has_encrypted_data=False,
         )
@@ -140,12 +259,10 @@ class Analytics(Construct):
             ],
         )
 
-        encryption = (
-            athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                encryption_option="SSE_KMS", kms_key=storage.encryption_key.key_arn
-            )
-            if storage.encryption_key
-            else athena.CfnWorkGroup.EncryptionConfigurationProperty(encryption_option="SSE_S3")
+        # Results are encrypted with the archive key too (S3 calls KMS with the querying identity): a result is
+        # a copy of records, readable only by whom the key's policy names.
+        encryption = athena.CfnWorkGroup.EncryptionConfigurationProperty(
+            encryption_option="SSE_KMS", kms_key=storage.encryption_key.key_arn
         )
         self.workgroup = athena.CfnWorkGroup(
             self,
@@ -168,6 +285,17 @@ class Analytics(Construct):
                     ),
                 ),
             ),
+        )
+
+        # What an analyst role needs to query all this; attached to no one (docs/QUERY.md shows it).
+        self.analyst_policy = AnalystPolicy(
+            self,
+            "AnalystPolicy",
+            config=config,
+            storage=storage,
+            results_bucket=self.results_bucket,
+            results_prefix=RESULTS_PREFIX,
+            table_name=TABLE_NAME,
         )
 
         self.named_queries: dict[str, athena.CfnNamedQuery] = {}

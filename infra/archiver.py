@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsii
 from aws_cdk import ArnFormat, Aws, CfnElement, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
@@ -29,6 +29,21 @@ from infra.bundling import lambda_code
 from infra.config import ArchiverConfig
 from infra.nag import acknowledge, arn_of
 from infra.storage import Storage, removal_policy
+
+# What a principal needs to put a message on a queue encrypted with the archive key (SQS reuses the data key,
+# checking it with Decrypt); receiving needs Decrypt only.
+SQS_SEND_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+# CloudWatch Logs' use of a log group's key, the documented statement's wildcards (Encrypt*, Decrypt*,
+# ReEncrypt*, GenerateDataKey*, Describe*) spelled out; the key pairs are not used by Logs.
+LOGS_KEY_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+)
 
 HANDLER = "archiver.handler.handler"
 # The Python the function's package is tested on (`make test` runs its tests on 3.13 too), not the newest
@@ -92,16 +107,73 @@ def function_environment(config: ArchiverConfig, storage: Storage) -> dict[str, 
     }
 
 
-def function_log_group(scope: Construct, construct_id: str, config: ArchiverConfig) -> logs.LogGroup:
-    """A function's own log group: the configured retention, and the data removal policy."""
-    return logs.LogGroup(
-        scope, construct_id, retention=RETENTION[config.log_retention_days], removal_policy=removal_policy(config)
+def log_group_name(config: ArchiverConfig, function: str) -> str:
+    """A function's log group name, fixed so the archive key's policy can name the group (a generated name
+    would be a cycle: key policy -> log group -> key)."""
+    return f"/gameliftstreams-archiver/{config.stack_name}/{function}"
+
+
+def log_group_arn(stack: Stack, name: str) -> str:
+    """The log group's ARN as CloudWatch Logs passes it in the encryption context (no trailing ':*')."""
+    return stack.format_arn(
+        service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
     )
 
 
-def grant_archiving(role: iam.Role, log_group: logs.ILogGroup, config: ArchiverConfig, storage: Storage) -> None:
+def function_log_group(
+    scope: Construct, construct_id: str, config: ArchiverConfig, storage: Storage, function: str
+) -> logs.LogGroup:
+    """A function's own log group: the configured retention, the data removal policy, and the archive key.
+
+    The key only when the stack owns it: CloudWatch Logs can use a key only if the key's policy names it, and an
+    imported key's policy is the operator's (a group associated with a key that does not allow Logs fails the
+    deployment); then the group keeps CloudWatch Logs' own encryption.
+    """
+    name = log_group_name(config, function)
+    key = storage.key
+    if key.owned:
+        key.allow(
+            f"LogsEncryptsThe{function.capitalize()}LogGroup",
+            iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com"),
+            LOGS_KEY_ACTIONS,
+            conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn(Stack.of(scope), name)}},
+        )
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=name,
+        retention=RETENTION[config.log_retention_days],
+        encryption_key=key.key if key.owned else None,
+        removal_policy=removal_policy(config),
+    )
+
+
+@jsii.implements(lambda_.IDestination)
+class SendOnlyQueueDestination:
+    """The failed-runs queue as the function's on-failure destination: sqs:SendMessage on it, nothing more.
+
+    Not `aws_lambda_destinations.SqsDestination`: its grant adds GetQueueAttributes/GetQueueUrl and, on a
+    KMS-encrypted queue, `kms:ReEncrypt*`/`kms:GenerateDataKey*` wildcards to the role; the key use it needs is
+    granted by `ArchiveKey.allow` instead (through SQS only).
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(
+        self, scope: Construct, fn: lambda_.IFunction, *, type: lambda_.DestinationType
+    ) -> lambda_.DestinationConfig:
+        """Called by the function's EventInvokeConfig: the role's grant, and the destination's ARN."""
+        self._queue.grant(fn, "sqs:SendMessage")
+        return lambda_.DestinationConfig(destination=self._queue.queue_arn)
+
+
+def grant_archiving(
+    role: iam.Role, log_group: logs.ILogGroup, config: ArchiverConfig, storage: Storage, function: str
+) -> None:
     """What archiving one session needs, for either function: explicit statements, each naming its actions
-    (no wildcard action), on resources as narrow as IAM allows; each exception acknowledged for cdk-nag."""
+    (no wildcard action), on resources as narrow as IAM allows; each exception acknowledged for cdk-nag.
+    `function` ('reconciler', 'consumer') names the function's statements in the archive key's policy."""
     stack = Stack.of(role)
     role.add_to_policy(
         iam.PolicyStatement(
@@ -143,22 +215,15 @@ def grant_archiving(role: iam.Role, log_group: logs.ILogGroup, config: ArchiverC
             resources=[storage.records_arn_pattern],
         )
     )
-    if storage.encryption_key is not None:
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="UseDataKeyThroughS3AndDynamoDB",
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[storage.encryption_key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": [
-                            f"s3.{Aws.REGION}.amazonaws.com",
-                            f"dynamodb.{Aws.REGION}.amazonaws.com",
-                        ]
-                    }
-                },
-            )
-        )
+    # Not "encrypt only", which the issue asked for: a write-once put that gets 412 reads the stored record back
+    # (s3:GetObject of an SSE-KMS object is kms:Decrypt through S3), and DynamoDB decrypts the table key with the
+    # caller's permission on every first access, reads (BatchGetItem of the ledger) and writes alike. So: the
+    # data key for new records (GenerateDataKey) and Decrypt, each only through the one service that needs it.
+    who = function.capitalize()
+    storage.key.allow(
+        f"{who}WritesAndReadsBackRecordsThroughS3", role, ("kms:GenerateDataKey", "kms:Decrypt"), via_services=["s3"]
+    )
+    storage.key.allow(f"{who}UsesTheLedgerThroughDynamoDB", role, ("kms:Decrypt",), via_services=["dynamodb"])
     for region in config.source_regions or ("<AWS::Region>",):
         acknowledge(
             role,
@@ -189,10 +254,12 @@ class Archiver(Construct):
         self.code = lambda_code(LAMBDAS_DIR, RUNTIME, ARCHITECTURE)
 
         # Failed runs (after Lambda's async retry) and undeliverable schedules land here, for inspection.
+        # Encrypted with the archive key: a failed run's event is the continuation event (a listing position).
         self.failure_queue = sqs.Queue(
             self,
             "FailedRunsQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=storage.encryption_key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
@@ -203,7 +270,7 @@ class Archiver(Construct):
             "and Scheduler dead-letter queue); a queue for its own failures would never be read.",
         )
 
-        self.log_group = function_log_group(self, "FunctionLogGroup", config)
+        self.log_group = function_log_group(self, "FunctionLogGroup", config, storage, "reconciler")
 
         self.role = iam.Role(
             self,
@@ -221,7 +288,9 @@ class Archiver(Construct):
                 conditions={"StringEquals": {"aws:RequestedRegion": list(config.source_regions or (Aws.REGION,))}},
             )
         )
-        grant_archiving(self.role, self.log_group, config, storage)
+        grant_archiving(self.role, self.log_group, config, storage, "reconciler")
+        # Lambda sends a failed invocation to the on-failure destination with the function's role.
+        storage.key.allow("ReconcilerSendsFailedRunsThroughSQS", self.role, SQS_SEND_KEY_ACTIONS, via_services=["sqs"])
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -245,7 +314,7 @@ class Archiver(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             role=self.role,
             log_group=self.log_group,
-            on_failure=destinations.SqsDestination(self.failure_queue),
+            on_failure=SendOnlyQueueDestination(self.failure_queue),
             # One retry absorbs a transient failure within the same period; the next schedule is the rest.
             retry_attempts=1,
             max_event_age=max_event_age,
@@ -287,6 +356,10 @@ class Archiver(Construct):
                 },
             ),
             description="Lets EventBridge Scheduler invoke the GameLift Streams session archiver.",
+        )
+        # Scheduler sends an undeliverable run to its dead-letter queue (the failed-runs queue) with this role.
+        storage.key.allow(
+            "SchedulerSendsUndeliveredRunsThroughSQS", self.schedule_role, SQS_SEND_KEY_ACTIONS, via_services=["sqs"]
         )
         self.schedule = scheduler.Schedule(
             self,

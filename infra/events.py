@@ -16,7 +16,6 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
@@ -26,6 +25,7 @@ from infra.archiver import (
     ARCHITECTURE,
     RUNTIME,
     RUNTIME_REASON,
+    SQS_SEND_KEY_ACTIONS,
     Archiver,
     function_log_group,
     grant_archiving,
@@ -44,6 +44,14 @@ VISIBILITY_TIMEOUT_FACTOR = 6
 # Receives beyond the consumer's own bound on PENDING exports before a message goes to the dead-letter queue.
 EXTRA_RECEIVES = rules.EXTRA_RECEIVES
 QUEUE_RETENTION = Duration.days(4)
+# What Lambda's event source mapping does on the queue with the consumer's role (as SqsEventSource grants it).
+CONSUMER_SQS_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueUrl",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+)
 DEAD_LETTER_RETENTION = Duration.days(14)
 
 
@@ -83,7 +91,8 @@ class RuleOnlyQueueTarget:
     """The queue as the rule's target, its policy letting EventBridge send only for this rule (aws:SourceArn).
 
     Not `aws_events_targets.SqsQueue`: for a KMS-encrypted queue it writes `aws:SourceAccount` instead (to
-    avoid a cycle with a key in the same stack, which ours never is), so any rule of the account could send.
+    avoid a cycle with a key in the same stack), so any rule of the account could send. Here the queue policy
+    names the rule, and the key policy names no rule (see ExportEvents), so there is no cycle.
     """
 
     def __init__(self, queue: sqs.IQueue) -> None:
@@ -113,10 +122,10 @@ class ExportEvents(Construct):
         if not config.events_enabled:
             raise ValueError("ExportEvents needs export_locations")
         timeout = Duration.seconds(consumer_timeout_seconds(config))
-        # The records' key if one is configured (the message body holds only bucket and key, but one key for
-        # the data is simpler to reason about); otherwise SQS-managed encryption, like the failed-runs queue.
+        # The archive key, like the failed-runs queue (a message holds only an export's bucket and key, but one
+        # key for everything the stack stores is simpler to reason about and to review).
         key = storage.encryption_key
-        encryption = sqs.QueueEncryption.KMS if key is not None else sqs.QueueEncryption.SQS_MANAGED
+        encryption = sqs.QueueEncryption.KMS
 
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -149,15 +158,26 @@ class ExportEvents(Construct):
             ),
         )
         self.rule.add_target(RuleOnlyQueueTarget(self.queue))
+        # EventBridge delivers to the encrypted queue as its service principal, which needs the key: the
+        # statement EventBridge documents for encrypted SQS targets, without source conditions, because the
+        # KMS request made for an EventBridge delivery does not carry aws:SourceArn/aws:SourceAccount (a
+        # condition on them would drop every event; the ExportEventsNotDelivered alarm would show it). What
+        # bounds it: only this rule may send to the queue (its policy), and the principal can only
+        # encrypt/decrypt data keys, never read S3 records or ledger items (those are S3's and DynamoDB's).
+        storage.key.allow(
+            "EventBridgeDeliversExportEventsToTheQueue",
+            iam.ServicePrincipal("events.amazonaws.com"),
+            SQS_SEND_KEY_ACTIONS,
+        )
 
-        self.log_group = function_log_group(self, "ConsumerLogGroup", config)
+        self.log_group = function_log_group(self, "ConsumerLogGroup", config, storage, "consumer")
         self.role = iam.Role(
             self,
             "ConsumerRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="GameLift Streams archiver event consumer: get sessions, write records and ledger, logs.",
         )
-        grant_archiving(self.role, self.log_group, config, storage)
+        grant_archiving(self.role, self.log_group, config, storage, "consumer")
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -181,13 +201,14 @@ class ExportEvents(Construct):
             environment=consumer_environment(config, archiver),
         )
         acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
-        # Adds sqs:ReceiveMessage/DeleteMessage/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl on the
-        # queue (and kms:Decrypt on its key) to the role.
-        self.function.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue,
-                batch_size=config.consumer_batch_size,
-                report_batch_item_failures=True,
-                max_concurrency=config.consumer_max_concurrency,
-            )
+        # The mapping SqsEventSource would make, with its SQS grant but without its unconditioned kms:Decrypt:
+        # the consumer decrypts queue messages through SQS only.
+        self.queue.grant(self.role, *CONSUMER_SQS_ACTIONS)
+        storage.key.allow("ConsumerReceivesExportEventsThroughSQS", self.role, ("kms:Decrypt",), via_services=["sqs"])
+        self.function.add_event_source_mapping(
+            "SqsEventSource",
+            event_source_arn=self.queue.queue_arn,
+            batch_size=config.consumer_batch_size,
+            report_batch_item_failures=True,
+            max_concurrency=config.consumer_max_concurrency,
         )

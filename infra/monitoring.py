@@ -39,6 +39,15 @@ def run_metric(name: str, period: Duration, statistic: str = "Sum") -> cloudwatc
     )
 
 
+def alarm_source_conditions() -> dict[str, dict[str, str]]:
+    """The alarms allowed to publish (topic policy) and to use the topic's key (key policy): this account's,
+    in this Region."""
+    return {
+        "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"},
+        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+    }
+
+
 def function_widget(title: str, function: lambda_.IFunction, period: Duration) -> cloudwatch.GraphWidget:
     """A function's invocations, errors and throttles (sums), and its longest duration."""
     return cloudwatch.GraphWidget(
@@ -80,12 +89,16 @@ class Monitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
+        # Only for alarms of this account and Region (the confused deputy: another account's alarm naming this
+        # topic). SNS documents aws:SourceArn/aws:SourceAccount for service principals publishing to encrypted
+        # topics, with EventBridge as the exception that does not pass them; CloudWatch alarms do.
         self.topic_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToUseTheKey",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],  # in a key policy, "*" is this key
+                conditions=alarm_source_conditions(),
             )
         )
         self.topic = sns.Topic(
@@ -101,12 +114,7 @@ class Monitoring(Construct):
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
                 resources=[self.topic.topic_arn],
-                conditions={
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
-                    },
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                },
+                conditions=alarm_source_conditions(),
             )
         )
         if config.alarm_email:

@@ -1,7 +1,9 @@
 """Where the archive lives: the record bucket, its access-log bucket and the DynamoDB ledger.
 
 These hold the only lasting copy of session history (the service keeps ~90 days), so they are retained
-by default, versioned (the bucket) or point-in-time recoverable (the table), and locked down.
+by default, versioned (the bucket) or point-in-time recoverable (the table), and locked down. Both are
+encrypted with the archive key (`infra.encryption`): only the principals its policy names can read them.
+With `object_lock_days` the bucket is created with S3 Object Lock, governance mode, that many days by default.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from constructs import Construct
 
 from archiver import records
 from infra.config import ArchiverConfig
+from infra.encryption import ArchiveKey, grant_named_roles
 
 
 def removal_policy(config: ArchiverConfig) -> RemovalPolicy:
@@ -31,6 +34,7 @@ def secure_bucket(
     access_logs_prefix: str | None = None,
     versioned: bool = False,
     lifecycle_rules: list[s3.LifecycleRule] | None = None,
+    object_lock_days: int = 0,
 ) -> s3.Bucket:
     """A bucket with the baseline every bucket here gets: no public access, TLS 1.2+ only, encrypted, owner-only."""
     return s3.Bucket(
@@ -47,10 +51,19 @@ def secure_bucket(
         server_access_logs_bucket=access_logs,
         server_access_logs_prefix=access_logs_prefix,
         lifecycle_rules=lifecycle_rules,
+        object_lock_enabled=True if object_lock_days else None,
+        object_lock_default_retention=object_lock_retention(object_lock_days),
         removal_policy=removal_policy(config),
         # With `destroy`, empty the bucket on stack deletion; otherwise CloudFormation cannot delete it.
         auto_delete_objects=not config.retain_data,
     )
+
+
+def object_lock_retention(days: int) -> s3.ObjectLockRetention | None:
+    """The default retention of every new record version: governance mode, so the break-glass roles (with
+    s3:BypassGovernanceRetention) can still remove a version; compliance mode would let no one, not even the
+    account root, shorten or remove it before it expires (the stricter choice, for a legal hold on the archive)."""
+    return s3.ObjectLockRetention.governance(Duration.days(days)) if days else None
 
 
 class Storage(Construct):
@@ -58,9 +71,10 @@ class Storage(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ArchiverConfig) -> None:
         super().__init__(scope, construct_id)
-        self.encryption_key: kms.IKey | None = (
-            kms.Key.from_key_arn(self, "ConfiguredKey", config.kms_key_arn) if config.kms_key_arn else None
-        )
+        # The stack's own key, or the one `kms_key_arn` imports.
+        self.key = ArchiveKey(self, "ArchiveKey", config=config, removal=removal_policy(config))
+        self.encryption_key: kms.IKey = self.key.key
+        grant_named_roles(self.key, config)
 
         # S3 server access logs can only be delivered to SSE-S3 buckets, so this one never uses the KMS key.
         self.access_log_bucket = secure_bucket(
@@ -85,6 +99,9 @@ class Storage(Construct):
             access_logs_prefix="archive-bucket/",
             # Versioned, and no version ever expires: the record is the only lasting copy of its session.
             versioned=True,
+            # Object Lock needs versioning (on). CloudFormation can turn it on for an existing bucket in place
+            # (ObjectLockEnabled is not a create-only property), but S3 never turns it off again.
+            object_lock_days=config.object_lock_days,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
@@ -102,11 +119,7 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             deletion_protection=config.retain_data,
-            encryption=(
-                dynamodb.TableEncryption.CUSTOMER_MANAGED
-                if self.encryption_key
-                else dynamodb.TableEncryption.AWS_MANAGED
-            ),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.encryption_key,
             removal_policy=removal_policy(config),
         )

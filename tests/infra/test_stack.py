@@ -39,6 +39,11 @@ def logical_id(built: Built, kind: str) -> str:
     return only(built, kind)[0]
 
 
+def archive_key_arn(built: Built) -> Any:
+    """How the template names the archive key's ARN: `Fn::GetAtt` of the stack's key, or the imported ARN."""
+    return built.stack.resolve(built.stack.storage.encryption_key.key_arn)
+
+
 def statements(built: Built, role_fragment: str) -> list[dict[str, Any]]:
     """All statements of the inline policies attached to the role whose logical ID contains the fragment."""
     result: list[dict[str, Any]] = []
@@ -145,7 +150,8 @@ def test_log_group_retention_and_removal(default: Built, variant: Built) -> None
 
 def test_failed_invocations_go_to_an_encrypted_tls_only_queue(default: Built) -> None:
     queue_id, queue = only(default, "AWS::SQS::Queue")
-    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["KmsMasterKeyId"] == archive_key_arn(default)
+    assert "SqsManagedSseEnabled" not in queue["Properties"]
     default.template.has_resource_properties(
         "AWS::Lambda::EventInvokeConfig",
         {
@@ -249,7 +255,11 @@ def test_ledger_table(default: Built, variant: Built) -> None:
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["DeletionProtectionEnabled"] is True
-    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["SSESpecification"] == {
+        "KMSMasterKeyId": archive_key_arn(default),
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
     _, variant_table = only(variant, "AWS::DynamoDB::Table")
     assert variant_table["Properties"]["SSESpecification"] == {
@@ -302,8 +312,12 @@ def test_archive_bucket(default: Built, variant: Built) -> None:
     props = bucket["Properties"]
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
-        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {"KMSMasterKeyID": archive_key_arn(default), "SSEAlgorithm": "aws:kms"},
+        }
     ]
+    assert "ObjectLockEnabled" not in props  # object_lock_days 0: off (tests/infra/test_encryption.py: on)
     log_bucket_id = default.stack.resolve(storage.access_log_bucket.bucket_name)["Ref"]
     assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": log_bucket_id}
     # Write-once: no version of a record ever expires.
@@ -402,7 +416,7 @@ def test_athena_workgroup(default: Built, variant: Built) -> None:
                 "BytesScannedCutoffPerQuery": 10240 * 1024 * 1024,
                 "PublishCloudWatchMetricsEnabled": True,
                 "ResultConfiguration": {
-                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS", "KmsKey": archive_key_arn(default)},
                     "OutputLocation": {"Fn::Join": ["", ["s3://", {"Ref": results_id}, "/athena-results/"]]},
                 },
             },
@@ -438,8 +452,9 @@ def test_named_queries_are_the_queries_module(default: Built) -> None:
 
 def _all_policy_statements(built: Built) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for policy in built.template.find_resources("AWS::IAM::Policy").values():
-        found += policy["Properties"]["PolicyDocument"]["Statement"]
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in built.template.find_resources(kind).values():
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
     for role in built.template.find_resources("AWS::IAM::Role").values():
         for inline in role["Properties"].get("Policies", []):
             found += inline["PolicyDocument"]["Statement"]
@@ -488,9 +503,7 @@ def test_function_permissions_are_least_privilege(default: Built) -> None:
         "lambda:InvokeFunction",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
-        "sqs:SendMessage",
-        "sqs:GetQueueAttributes",
-        "sqs:GetQueueUrl",
+        "sqs:SendMessage",  # the on-failure destination, nothing more on the queue
     }
     listing = by_action["gameliftstreams:ListStreamSessionsByAccount"]
     assert listing["Resource"] == "*"  # no resource type: the Regions are bounded by a condition instead
@@ -519,6 +532,9 @@ def test_function_permissions_are_least_privilege(default: Built) -> None:
     }
     # Read-back of a record another writer stored first (412 on the conditional write): the same objects only.
     assert by_action["s3:GetObject"]["Resource"] == by_action["s3:PutObject"]["Resource"]
+    queue_id = logical_id(default, "AWS::SQS::Queue")
+    assert by_action["sqs:SendMessage"]["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    # The stack's own key names the role in its key policy (tests/infra/test_encryption.py): no identity grant.
     assert not any(action.startswith("kms:") for action in by_action)
 
 
@@ -545,10 +561,25 @@ def test_function_permissions_with_regions_and_kms(variant: Built) -> None:
     resources = variant.stack.resolve(by_action["gameliftstreams:GetStreamSession"]["Resource"])
     regions = [parts[2].split(":")[2] for parts in (resource["Fn::Join"][1] for resource in resources)]
     assert regions == ["us-east-2", "us-west-2"]
-    kms = by_action["kms:GenerateDataKey"]
-    assert kms["Resource"] == VARIANT["kms_key_arn"]
-    assert sorted(actions_of(kms)) == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
-    assert "kms:ViaService" in kms["Condition"]["StringEquals"]
+    # An imported key: its use is granted in the role's identity policy, each through one service.
+    kms = {s["Sid"]: s for s in statements(variant, "FunctionRole") if actions_of(s)[0].startswith("kms:")}
+    assert sorted(kms) == [
+        "ReconcilerSendsFailedRunsThroughSQS",
+        "ReconcilerUsesTheLedgerThroughDynamoDB",
+        "ReconcilerWritesAndReadsBackRecordsThroughS3",
+    ]
+    for sid, service, actions in (
+        ("ReconcilerWritesAndReadsBackRecordsThroughS3", "s3", ["kms:Decrypt", "kms:GenerateDataKey"]),
+        ("ReconcilerUsesTheLedgerThroughDynamoDB", "dynamodb", ["kms:Decrypt"]),
+        ("ReconcilerSendsFailedRunsThroughSQS", "sqs", ["kms:Decrypt", "kms:GenerateDataKey"]),
+    ):
+        assert kms[sid]["Resource"] == VARIANT["kms_key_arn"]
+        assert sorted(actions_of(kms[sid])) == actions
+        assert kms[sid]["Condition"] == {
+            "StringEquals": {
+                "kms:ViaService": [{"Fn::Join": ["", [f"{service}.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}]
+            }
+        }
     bucket_id = variant.stack.resolve(variant.stack.storage.archive_bucket.bucket_name)["Ref"]
     assert by_action["s3:PutObject"]["Resource"] == {
         "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/archive/sessions/*"]]
@@ -622,7 +653,7 @@ def test_throttles_alarm_while_a_run_cannot_continue_itself() -> None:
 
 
 def test_alarm_topic_is_encrypted_tls_only_and_email_is_optional(default: Built, variant: Built) -> None:
-    key_id = logical_id(default, "AWS::KMS::Key")
+    key_id = default.stack.resolve(default.stack.monitoring.topic_key.key_arn)["Fn::GetAtt"][0]
     default.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
     default.template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     default.template.has_resource_properties(
@@ -681,6 +712,8 @@ def test_template_has_no_unexpected_resource_types(default: Built) -> None:
         "AWS::Glue::Table",
         "AWS::IAM::Policy",
         "AWS::IAM::Role",
+        "AWS::IAM::ManagedPolicy",  # the analyst policy, attached to no one
+        "AWS::KMS::Alias",
         "AWS::KMS::Key",
         "AWS::Lambda::EventInvokeConfig",
         "AWS::Lambda::Function",
