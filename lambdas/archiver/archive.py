@@ -4,6 +4,8 @@ The one place both paths archive through (the scheduled reconciler's workers and
 session is archived the same way whichever path reaches it first: same record, same key, same item, same
 redaction. Any number of writers converge on one stored record: S3 keeps the first write (`put_once`), every
 writer makes the ledger item from the record S3 holds, and the ledger's conditional put keeps the first item.
+It is also the last gate of `archiver.ownership`: a foreign session, or an answer about another session than
+the one asked for, is never written, whoever asks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aws_lambda_powertools import Logger
 
 from archiver import telemetry
 from archiver.ledger import Ledger
+from archiver.ownership import Owner, log_foreign
 from archiver.records import (
     UNDATED_CREATED_AT,
     Context,
@@ -39,6 +42,7 @@ class Archived(StrEnum):
 
     ARCHIVED = "archived"  # this writer made the session archived (its item is the one stored)
     ALREADY = "already_archived"  # another writer had archived it
+    FOREIGN = "foreign"  # not this function's session (archiver.ownership): nothing written
 
 
 class ForeignRecord(RuntimeError):
@@ -46,16 +50,34 @@ class ForeignRecord(RuntimeError):
 
 
 class Archivist:
-    """Writes a session's record and item with the settings of this function."""
+    """Writes a session's record and item with the settings of this function, for its `owner` only (default:
+    the source Regions, any account: see archiver.ownership; the entry points always pass the function's)."""
 
-    def __init__(self, settings: Settings, ledger: Ledger, store: RecordStore, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        store: RecordStore,
+        now: Callable[[], datetime],
+        owner: Owner | None = None,
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.store = store
         self.now = now
+        self.owner = owner if owner is not None else Owner(frozenset(settings.source_regions))
+
+    def refuses(self, arn: SessionArn, detail: Mapping[str, Any]) -> bool:
+        """Whether this answer must not be archived as `arn` (a foreign session); logged when it is so."""
+        reason = self.owner.refuses(arn, detail)
+        if reason is not None:
+            log_foreign(arn.arn, reason, answered=detail.get("Arn"))
+        return reason is not None
 
     def archive(self, arn: SessionArn, detail: Mapping[str, Any], listed: Mapping[str, Any]) -> Archived:
         """S3 first, DynamoDB second: the item exists only if the object does, and always equals it."""
+        if self.refuses(arn, detail):
+            return Archived.FOREIGN
         created = created_at(detail, listed)
         if created is None:  # never seen from AWS; keep the session rather than lose it
             logger.warning("Session has no CreatedAt; keyed by the undated day", extra={"session_arn": arn.arn})

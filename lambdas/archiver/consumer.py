@@ -6,17 +6,21 @@ here raises for bad input, only for what a redelivery can fix (throttling, 5xx: 
 stops every message alike (FatalError).
 
 The object's key names the stream group and session, not the Region or the account. The account is the
-function's own (sessions of other accounts are not ours to archive; the event's account only stands in
-when the function's is unknown, e.g. a context without an ARN). The Regions are tried in order, the
-event's own first (the export bucket is usually in the session's Region), so a message costs one
+function's own (`archiver.ownership`: the Archivist's owner; sessions of other accounts are not ours to
+archive). The S3 event's `account` is never used: it is the bucket owner's, and an export location may be a
+bucket of another account (a central one), so it does not tell whose session the ZIP is; asking
+GetStreamSession about another account's ARN would at best archive another account's session and at worst
+be denied, which is fatal to the whole batch. The candidates are one ARN per source Region, tried in order,
+the event's own Region first (the export bucket is usually in the session's Region), so a message costs one
 BatchGetItem (one key per source Region) and 1 GetStreamSession when the session is in the event's Region,
-up to one per source Region when it is not, and none when the session is archived already.
+up to one per source Region when it is not, and none when the session is archived already. A candidate is
+always the function's own by construction, and checked by the one rule anyway; an answer that names another
+session is `foreign`, never archived.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,7 +38,6 @@ from archiver.sessions import SessionSource
 
 logger = Logger(service=telemetry.SERVICE, child=True)
 
-ACCOUNT = re.compile(r"[0-9]{12}")
 _TEXT_LIMIT = 300  # characters of an untrusted key or body quoted in a log line
 
 
@@ -48,6 +51,7 @@ class Outcome(StrEnum):
     UNMATCHED = "unmatched"  # outside EXPORT_LOCATIONS, a name that names no session, or not this session's export
     SKIPPED = "skipped"  # the session is in no source Region (404), or its export did not succeed
     MALFORMED = "malformed"  # not an S3 Object Created event
+    FOREIGN = "foreign"  # GetStreamSession's answer names another session (archiver.ownership): never archived
     FAILED = "failed"  # throttling or 5xx after retries, or out of time: deliver again later
 
     @property
@@ -61,8 +65,7 @@ class ObjectCreated:
 
     bucket: str
     key: str
-    region: str | None
-    account: str | None  # the bucket owner's: used only when the function's own account is unknown
+    region: str | None  # the bucket's: only orders the candidate Regions (the event's `account` is not read)
 
 
 def parse_event(body: object) -> ObjectCreated | None:
@@ -80,13 +83,8 @@ def parse_event(body: object) -> ObjectCreated | None:
     key = obj.get("key") if isinstance(obj, dict) else None
     if not isinstance(name, str) or not name or not isinstance(key, str) or not key:
         return None
-    region, account = event.get("region"), event.get("account")
-    return ObjectCreated(
-        name,
-        key,
-        region if isinstance(region, str) and REGION.fullmatch(region) else None,
-        account if isinstance(account, str) and ACCOUNT.fullmatch(account) else None,
-    )
+    region = event.get("region")
+    return ObjectCreated(name, key, region if isinstance(region, str) and REGION.fullmatch(region) else None)
 
 
 def quoted(text: str) -> str:
@@ -95,7 +93,8 @@ def quoted(text: str) -> str:
 
 
 class Consumer:
-    """Turns export events into archived sessions, through the same Archivist as the scheduled run."""
+    """Turns export events into archived sessions, through the same Archivist as the scheduled run, for the
+    Archivist's owner (whose account it needs: the key does not name one)."""
 
     def __init__(
         self,
@@ -104,16 +103,15 @@ class Consumer:
         ledger: Ledger,
         archivist: Archivist,
         *,
-        account_id: str | None,
-        partition: str = "aws",
         max_pending_receives: int = 5,
     ) -> None:
+        if archivist.owner.account is None:
+            raise ValueError("the consumer needs the function's account (archiver.ownership.Owner.of)")
         self.locations = tuple(locations)
         self.sources = dict(sources)
         self.ledger = ledger
         self.archivist = archivist
-        self.account_id = account_id
-        self.partition = partition
+        self.owner = archivist.owner
         self.max_pending_receives = max_pending_receives
 
     def consume(self, body: object, receives: int) -> Outcome:
@@ -126,6 +124,8 @@ class Consumer:
             return Outcome.ALREADY
         for arn in candidates:
             detail = self.sources[arn.region].get(arn)
+            if detail is not None and self.archivist.refuses(arn, detail):
+                return Outcome.FOREIGN  # first: an answer about another session says nothing of ours
             if detail is not None:
                 return self._archive(arn, detail, obj, receives)
         logger.info(
@@ -148,23 +148,24 @@ class Consumer:
         if obj is None:
             logger.info("Object name names no session (a custom file name?)", extra=where)
             return Outcome.UNMATCHED
-        candidates = self._candidates(obj, event.region, self.account_id or event.account)
+        candidates = self._candidates(obj, event.region)
         if not candidates:
             logger.warning("Object names IDs that make no session ARN", extra=where)
             return Outcome.UNMATCHED
         return obj, candidates
 
-    def _candidates(self, obj: ExportObject, event_region: str | None, account: str | None) -> list[SessionArn]:
-        """The session's possible ARNs, one per source Region, the event's Region first."""
+    def _candidates(self, obj: ExportObject, event_region: str | None) -> list[SessionArn]:
+        """The session's possible ARNs in the function's account and partition, one per source Region, the
+        event's Region first."""
         regions = sorted(self.sources, key=lambda region: region != event_region)
         arns = (
             parse_session_arn(
-                f"arn:{self.partition}:gameliftstreams:{region}:{account}:"
+                f"arn:{self.owner.partition or 'aws'}:gameliftstreams:{region}:{self.owner.account}:"
                 f"streamsession/{obj.stream_group_id}/{obj.session_id}"
             )
             for region in regions
         )
-        return [arn for arn in arns if arn is not None] if account else []
+        return [arn for arn in arns if arn is not None and self.owner.foreign(arn) is None]
 
     def _archive(self, arn: SessionArn, detail: Mapping[str, Any], obj: ExportObject, receives: int) -> Outcome:
         export = detail.get("ExportFilesMetadata")
@@ -189,4 +190,7 @@ class Consumer:
         except ForeignRecord as conflict:
             logger.error("Session not archived: its key holds another object", extra={"error": str(conflict)})
             return Outcome.FAILED
-        return Outcome.ARCHIVED if archived is Archived.ARCHIVED else Outcome.ALREADY
+        return _OUTCOME[archived]
+
+
+_OUTCOME = {Archived.ARCHIVED: Outcome.ARCHIVED, Archived.ALREADY: Outcome.ALREADY, Archived.FOREIGN: Outcome.FOREIGN}

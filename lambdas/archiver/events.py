@@ -24,9 +24,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from archiver import telemetry
 from archiver.archive import Archivist
 from archiver.budget import Budget, OutOfTime, request_reserve_seconds
-from archiver.consumer import ACCOUNT, Consumer, Outcome
+from archiver.consumer import Consumer, Outcome
 from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
 from archiver.ledger import LedgerUnavailable
+from archiver.ownership import Owner
 from archiver.settings import ConfigError
 from archiver.wiring import Wiring, wiring
 
@@ -56,28 +57,19 @@ _prewarm()
 gc.freeze()  # as in archiver.handler: what INIT built lives as long as the container, out of the collector's sight
 
 
-def _account_and_partition(context: Any) -> tuple[str | None, str]:
-    """The function's own account and partition, from its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME);
-    no account without one (the event's then stands in)."""
-    parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
-    if len(parts) >= 5 and parts[0] == "arn" and ACCOUNT.fullmatch(parts[4]):
-        return parts[4], parts[1]
-    return None, "aws"
-
-
 class _Batch:
-    """One invocation: the consumer, the budget and the tally of outcomes."""
+    """One invocation: the consumer (for the function's own account: archiver.ownership), the budget and the
+    tally of outcomes. Raises ConfigError without EXPORT_LOCATIONS or the function's ARN in the context."""
 
     def __init__(self, wired: Wiring, context: Any) -> None:
         settings = wired.settings
-        account, partition = _account_and_partition(context)
+        locations = settings.require_export_locations()
+        owner = Owner.of(context, settings.source_regions)
         self.consumer = Consumer(
-            settings.require_export_locations(),
+            locations,
             {source.region: source for source in wired.sources},
             wired.ledger,
-            Archivist(settings, wired.ledger, wired.store, lambda: datetime.now(UTC)),
-            account_id=account,
-            partition=partition,
+            Archivist(settings, wired.ledger, wired.store, lambda: datetime.now(UTC), owner),
             max_pending_receives=settings.max_pending_receives,
         )
         reserve = request_reserve_seconds(settings.read_timeout_seconds)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from archiver import continuation, telemetry
 from archiver.budget import Budget, request_reserve_seconds
+from archiver.ownership import Owner
 from archiver.run import RunReport, run_archive
 from archiver.settings import ConfigError
 from archiver.wiring import Wiring, wiring
@@ -72,10 +73,12 @@ def _follow_up(
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Archive every new session whose exported files succeeded. Accepts a scheduled event, `{}`, or a
-    follow-up's event (`archiver.continuation`: only the unfinished Regions, each from its position)."""
+    """Archive every new session of this function's account whose exported files succeeded. Accepts a
+    scheduled event, `{}`, or a follow-up's event (`archiver.continuation`: only the unfinished Regions, each
+    from its position). Without its own ARN in the context it archives nothing (archiver.ownership)."""
     try:
         wired = wiring()
+        owner = Owner.of(context, wired.settings.source_regions)
     except ConfigError as error:
         logger.error("Invalid configuration", extra={"error": str(error)})
         raise
@@ -90,7 +93,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     wired.cutoff.budget = budget
     try:
         report = run_archive(
-            settings, wired.sources, wired.ledger, wired.store, budget, chain.regions if chain else None
+            settings, wired.sources, wired.ledger, wired.store, budget, chain.regions if chain else None, owner
         )
     finally:
         wired.cutoff.budget = None

@@ -27,6 +27,7 @@ from archiver.archive import Archived, Archivist, ForeignRecord
 from archiver.budget import Budget, OutOfTime
 from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
 from archiver.ledger import Ledger, LedgerUnavailable
+from archiver.ownership import Owner, log_foreign
 from archiver.records import SessionArn, parse_session_arn
 from archiver.sessions import ListingFailed, SessionSource
 from archiver.settings import Settings
@@ -36,6 +37,8 @@ logger = Logger(service=telemetry.SERVICE, child=True)  # a child of the handler
 
 PAGES_IN_FLIGHT = 4  # pages listed ahead of the dedup stage (~150 KB each): absorbs jitter of either call
 PENDING_LIMIT = 10_000  # new sessions found ahead of the workers: ~2.5 MB, over 500 s of work at 20/s
+# What archiving a session did -> the counter it adds to (FOREIGN: the answer named another session).
+_COUNTER = {Archived.ARCHIVED: "archived", Archived.ALREADY: "already_archived", Archived.FOREIGN: "foreign"}
 
 
 @dataclass
@@ -48,8 +51,9 @@ class Counts:
     archived: int = 0
     failed: int = 0  # retried on the next run
     skipped: int = 0  # unusable ARN, or vanished between list and get (404)
+    foreign: int = 0  # not this function's (archiver.ownership): listed so, or GetStreamSession's answer says so
     deferred: int = 0  # not done because the time budget ran out (new, or not yet checked): next run
-    repeated: int = 0  # seen earlier in this run (list shifted, or listing restarted)
+    repeated: int = 0  # seen earlier in this run (list shifted, or listing restarted; a foreign one too)
 
     def add(self, other: Counts) -> None:
         for item in fields(self):
@@ -110,7 +114,8 @@ class RunReport:
 
 
 class RegionRun:
-    """Archive one Region's new sessions within the budget."""
+    """Archive one Region's new sessions within the budget, only `owner`'s (archiver.ownership; the handler
+    passes the function's own, None checks the source Regions only)."""
 
     def __init__(
         self,
@@ -121,16 +126,19 @@ class RegionRun:
         budget: Budget,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         start: Resume | None = None,
+        owner: Owner | None = None,
     ) -> None:
         self.source = source
         self.region = source.region
         self.ledger = ledger
         self.settings = settings
         self.budget = budget
-        self.archivist = Archivist(settings, ledger, store, now)
+        self.archivist = Archivist(settings, ledger, store, now, owner)
+        self.owner = self.archivist.owner
         self.counts = Counts()
         self._lock = threading.Lock()
-        self._seen: set[str] = set()  # new sessions taken this run: grows with new, not with listed
+        # New and foreign sessions taken this run: grows with those, not with listed (the dedup thread's only).
+        self._seen: set[str] = set()
         self._fatal: str | None = None
         # Compact entries (ARN, listed CreatedAt, page): the full list item is not kept once a page is checked.
         self._pending: queue.Queue[tuple[str, Any, int] | None] = queue.Queue(PENDING_LIMIT)
@@ -220,6 +228,7 @@ class RegionRun:
         )
 
     def _usable(self, items: Sequence[Mapping[str, Any]]) -> list[tuple[SessionArn, Mapping[str, Any]]]:
+        """The page's sessions to check against the ledger: well-formed, not seen this run, this function's."""
         usable = []
         for item in items:
             arn = parse_session_arn(item.get("Arn"))
@@ -230,9 +239,18 @@ class RegionRun:
                     extra={"region": self.region, "arn": repr(item.get("Arn"))[:200]},
                 )
                 continue
-            if arn.region != self.region:  # never seen from AWS; archived anyway, under the ARN's Region
+            if arn.arn in self._seen:
+                self._count(repeated=1)
+                continue
+            reason = self.owner.foreign(arn)
+            if reason is not None:  # never asked about, never written: counted once a run, like a new one
+                self._seen.add(arn.arn)
+                self._count(foreign=1)
+                log_foreign(arn.arn, reason, region=self.region)
+                continue
+            if arn.region != self.region:  # never seen from AWS; another source Region, archived under it
                 logger.warning(
-                    "Listed session's ARN names another Region; its records land in that Region's partition",
+                    "Listed session's ARN names another source Region; its record lands in that Region's partition",
                     extra={"region": self.region, "session_arn": arn.arn},
                 )
             usable.append((arn, item))
@@ -243,12 +261,7 @@ class RegionRun:
             self._count(listed=len(items))
             if self._fatal is not None:
                 return
-            candidates = []
-            for arn, item in self._usable(items):
-                if arn.arn in self._seen:
-                    self._count(repeated=1)
-                else:
-                    candidates.append((arn, item))
+            candidates = self._usable(items)
             try:
                 archived = self.ledger.archived([arn.arn for arn, _ in candidates])
             except FatalError as fatal:
@@ -321,7 +334,7 @@ class RegionRun:
         except ForeignRecord as conflict:
             logger.error("Session not archived: its key holds another object", extra={"error": str(conflict)})
             return {"failed": 1}
-        return {"archived": 1} if outcome is Archived.ARCHIVED else {"already_archived": 1}
+        return {_COUNTER[outcome]: 1}
 
 
 def run_archive(
@@ -331,16 +344,17 @@ def run_archive(
     store: RecordStore,
     budget: Budget,
     resume: Mapping[str, Resume] | None = None,
+    owner: Owner | None = None,
 ) -> RunReport:
-    """Run every source Region in parallel, each with its own pipeline and the shared budget; with `resume`
-    (a follow-up invocation), only those Regions, each from its position."""
+    """Run every source Region in parallel, each with its own pipeline and the shared budget, archiving only
+    `owner`'s sessions; with `resume` (a follow-up invocation), only those Regions, each from its position."""
     started = time.monotonic()
     if resume is not None:
         sources = [source for source in sources if source.region in resume]
     starts = resume or {}
 
     def region_run(source: SessionSource) -> RegionReport:
-        return RegionRun(source, ledger, store, settings, budget, start=starts.get(source.region)).run()
+        return RegionRun(source, ledger, store, settings, budget, start=starts.get(source.region), owner=owner).run()
 
     with ThreadPoolExecutor(max(1, len(sources)), thread_name_prefix="region") as regions:
         reports = list(regions.map(region_run, sources))

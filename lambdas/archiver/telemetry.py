@@ -11,6 +11,7 @@ ARCHIVED = "SessionsArchived"
 FAILED = "SessionsFailed"
 SKIPPED = "SessionsSkipped"
 DEFERRED = "SessionsDeferred"  # new sessions left for the next run because the time budget ran out
+FOREIGN = "SessionsForeign"  # not this function's (another account or partition, a Region not a source): never archived
 RUN_DURATION = "RunDurationMilliseconds"
 RUN_COMPLETED = "RunCompleted"  # 1 for each run that reached its summary; the "no successful run" alarm watches it
 
@@ -23,6 +24,7 @@ COUNTER_FIELDS = {
     FAILED: "failed",
     SKIPPED: "skipped",
     DEFERRED: "deferred",
+    FOREIGN: "foreign",
 }
 COUNTERS = tuple(COUNTER_FIELDS)
 
@@ -34,6 +36,7 @@ EVENTS_LEFT_TO_RECONCILE = "ExportEventsLeftToReconcile"  # still PENDING after 
 EVENTS_UNMATCHED = "ExportEventsUnmatched"  # outside EXPORT_LOCATIONS, or a key naming no session / another file
 EVENTS_SKIPPED = "ExportEventsSkipped"  # the session is in no source Region (404), or its export FAILED
 EVENTS_MALFORMED = "ExportEventsMalformed"  # not an S3 Object Created event
+EVENTS_FOREIGN = "ExportEventsForeign"  # GetStreamSession's answer names another session (archiver.ownership)
 EVENTS_FAILED = "ExportEventsFailed"  # throttling or 5xx after retries: redelivered
 RUN_CONTINUED = "RunContinued"  # the run ran out of time while listing and invoked a follow-up
 
@@ -46,5 +49,6 @@ EVENT_OUTCOMES = {
     EVENTS_UNMATCHED: "unmatched",
     EVENTS_SKIPPED: "skipped",
     EVENTS_MALFORMED: "malformed",
+    EVENTS_FOREIGN: "foreign",
     EVENTS_FAILED: "failed",
 }

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from archiver.archive import Archived, Archivist, ForeignRecord
+from archiver.ownership import Owner
 from archiver.records import ledger_item, object_key, parse_session_arn
 
-from .fakes import BUCKET, KEY_ATTRIBUTE, World
+from .fakes import ACCOUNT, BUCKET, KEY_ATTRIBUTE, REGION, World
 
 
 def writer(world: World) -> Archivist:
@@ -62,3 +63,19 @@ def test_an_object_of_another_session_under_the_key_is_never_used_nor_overwritte
         writer(world).archive(arn, detail, {})
     assert world.ddb.items() == {}
     assert json.loads(world.s3.buckets[BUCKET][key])["session_arn"].endswith("sg-x/y")
+
+
+def test_the_archivist_is_the_last_gate_it_never_writes_a_foreign_session_whoever_asks() -> None:
+    world = World()
+    detail = world.gls.add_session()
+    ours = parse_session_arn(detail["Arn"])
+    foreign = parse_session_arn(detail["Arn"].replace(ACCOUNT, "999999999999"))
+    assert ours is not None and foreign is not None
+    gate = Archivist(
+        world.settings(), world.ledger(), world.store(), world.clock.wall, Owner(frozenset({REGION}), ACCOUNT)
+    )
+
+    assert gate.archive(foreign, detail | {"Arn": foreign.arn}, {}) is Archived.FOREIGN  # asked about another's
+    assert gate.archive(ours, detail | {"Arn": foreign.arn}, {}) is Archived.FOREIGN  # answered with another's
+    assert world.log.operations() == [] and world.s3.objects() == {}
+    assert gate.archive(ours, {k: v for k, v in detail.items() if k != "Arn"}, {}) is Archived.ARCHIVED  # absent: ok

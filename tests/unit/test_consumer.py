@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from archiver.archive import Archivist
 from archiver.consumer import Consumer, Outcome, parse_event
 from archiver.errors import FatalError
+from archiver.ownership import Owner
 from archiver.rules import export_locations
 
 from .fakes import ACCOUNT, GROUP, OTHER_REGION, REGION, World
@@ -64,12 +65,12 @@ def exported(world: World, region: str = REGION, status: str = "SUCCEEDED", **ov
 def consumer(world: World, regions: Sequence[str] = (REGION,), account: str | None = ACCOUNT) -> Consumer:
     settings = world.settings(regions)
     ledger = world.ledger()
+    owner = Owner(frozenset(regions), account, "aws")
     return Consumer(
         export_locations(f"s3://{EXPORTS}/{PREFIX}"),
         {region: world.source(region) for region in regions},
         ledger,
-        Archivist(settings, ledger, world.store(), world.clock.wall),
-        account_id=account,
+        Archivist(settings, ledger, world.store(), world.clock.wall, owner),
         max_pending_receives=3,
     )
 
@@ -189,11 +190,60 @@ def test_bodies_that_are_not_s3_object_created_events_are_malformed(body: str) -
     assert world.log.operations() == []
 
 
-def test_without_the_functions_account_the_events_account_stands_in() -> None:
+def test_the_events_account_is_never_used_the_functions_own_is() -> None:
     world = World()
-    _, key = exported(world)
-    assert consumer(world, account=None).consume(s3_event(key), 1) is Outcome.ARCHIVED
-    assert consumer(World(), account=None).consume(s3_event(key, account="x"), 1) is Outcome.UNMATCHED
+    arn, key = exported(world)
+    # The event's account is the bucket owner's (another account's bucket, or moto's default): ignored.
+    assert consumer(world).consume(s3_event(key, account="444455556666"), 1) is Outcome.ARCHIVED
+    (get,) = world.log.of("GetStreamSession")
+    assert get.params["StreamSessionIdentifier"] == arn and world.archived() == {arn}
+
+
+def test_without_the_functions_account_no_consumer_can_be_built() -> None:
+    with pytest.raises(ValueError, match="the consumer needs the function's account"):
+        consumer(World(), account=None)
+
+
+@pytest.mark.parametrize(
+    "answered",
+    [
+        f"arn:aws:gameliftstreams:{REGION}:999999999999:streamsession/{GROUP}/s00000001",  # another account
+        f"arn:aws:gameliftstreams:eu-central-1:{ACCOUNT}:streamsession/{GROUP}/s00000001",  # not a source Region
+        f"arn:aws-us-gov:gameliftstreams:{REGION}:{ACCOUNT}:streamsession/{GROUP}/s00000001",  # another partition
+        f"arn:aws:gameliftstreams:{REGION}:{ACCOUNT}:streamsession/{GROUP}/s00000099",  # another of ours
+        "../../etc/passwd",
+    ],
+)
+@pytest.mark.parametrize("status", ["SUCCEEDED", "PENDING"])  # PENDING: the answer is judged before its export
+def test_an_answer_naming_another_session_is_foreign_never_archived_and_checked_first(
+    answered: str, status: str, logs: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World()
+    arn, key = exported(world, status=status)
+    world.gls.detail(arn)["Arn"] = answered  # GetStreamSession (asked by ARN) answers for another "session"
+    real_get = world.gls.get_stream_session
+
+    def get(region: str, **params: Any) -> dict[str, Any]:
+        return real_get(region, **{**params, "StreamSessionIdentifier": answered})
+
+    monkeypatch.setattr(world.gls, "get_stream_session", get)
+    assert consumer(world).consume(s3_event(key), 1) is Outcome.FOREIGN
+    assert world.ddb.items() == {} and world.s3.objects() == {}
+    assert [c.operation for c in world.log] == ["BatchGetItem", "GetStreamSession"]
+    (line,) = [json.loads(x) for x in logs.readouterr().out.splitlines() if "not this function" in x]
+    assert line["level"] == "WARNING" and line["session_arn"] == arn and line["answered_arn"] == answered
+
+
+def test_candidates_are_only_in_the_source_regions_of_the_functions_account_and_partition() -> None:
+    world = World()
+    c = consumer(world, (REGION, OTHER_REGION))
+    assert c.owner == Owner(frozenset({REGION, OTHER_REGION}), ACCOUNT, "aws")
+    c.consume(s3_event(zip_key("ABC123def4567"), region="eu-central-1"), 1)
+    asked = [call.params["StreamSessionIdentifier"] for call in world.log.of("GetStreamSession")]
+    assert asked == [
+        f"arn:aws:gameliftstreams:{region}:{ACCOUNT}:streamsession/{GROUP}/ABC123def4567"
+        for region in (REGION, OTHER_REGION)
+    ]
 
 
 def test_throttling_after_retries_and_fatal_errors_propagate_to_the_caller() -> None:

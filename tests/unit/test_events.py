@@ -90,6 +90,7 @@ def test_only_pending_and_throttled_messages_come_back_and_each_outcome_is_a_met
         "ExportEventsUnmatched": 1,
         "ExportEventsSkipped": 1,
         "ExportEventsMalformed": 1,
+        "ExportEventsForeign": 0,
         "ExportEventsFailed": 1,
     }
 
@@ -139,3 +140,31 @@ def test_a_body_is_logged_bounded_and_quoted(consumer_container: Lambda, logs: p
     (line,) = [line for line in lines if line["message"] == "Not an S3 Object Created event"]
     assert len(line["body"]) < 400 and "\x1b" not in line["body"]
     assert json.dumps(line)  # a single JSON line
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_without_its_own_arn_in_the_context_the_consumer_fails_naming_the_key(consumer_container: Lambda) -> None:
+    world = consumer_container.world
+    _, key = exported(world)
+    context = LambdaContext(function_name="exports-consumer")
+    context.invoked_function_arn = "arn:aws:lambda:us-east-2:not-an-account:function:exports-consumer"
+    with pytest.raises(ConfigError, match="invoked_function_arn"):
+        consume(sqs_event(s3_event(key)), context)
+    assert list(world.log) == []  # the event's own account never stands in
+
+
+def test_an_answer_about_another_session_is_acknowledged_and_counted_foreign(
+    consumer_container: Lambda, logs: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = consumer_container.world
+    arn, key = exported(world)
+    real_get = world.gls.get_stream_session
+
+    def get(region: str, **params: Any) -> dict[str, Any]:
+        return dict(real_get(region, **params)) | {"Arn": arn.replace("111122223333", "999999999999")}
+
+    monkeypatch.setattr(world.gls, "get_stream_session", get)
+    assert consume(sqs_event(s3_event(key))) == {"batchItemFailures": []}
+    assert world.ddb.items() == {} and world.s3.objects() == {}
+    _, (blob,) = printed(logs)
+    assert value(blob, telemetry.EVENTS_FOREIGN) == 1 and value(blob, telemetry.EVENTS_ARCHIVED) == 0

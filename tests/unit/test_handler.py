@@ -19,7 +19,7 @@ from archiver import telemetry, wiring
 from archiver.settings import ConfigError
 from local.lambda_context import SCHEDULED_EVENT, LambdaContext
 
-from .fakes import OTHER_REGION, REGION, World
+from .fakes import ACCOUNT, OTHER_REGION, REGION, World
 
 ENVIRONMENT = {
     "ARCHIVE_TABLE_NAME": "archive",
@@ -94,18 +94,20 @@ def test_each_metric_equals_its_summary_counter_and_a_complete_run_says_so(
         world.ddb.tables["archive"][arn] = {"session_arn": {"S": arn}, "s3_key": {"S": "k"}}
     world.gls.gone.add(arns[3])
     world.gls.add_session(Arn="not-an-arn")
+    world.gls.add_session(Arn=arns[5].replace(ACCOUNT, "999999999999"))  # the handler knows its account
     world.s3.fail("PutObject", "InternalError", 500, when=lambda params: arns[4].rsplit("/", 1)[1] in params["Key"])
 
     summary = container.invoke(SCHEDULED_EVENT)
 
     total = summary["total"]
     assert total == {
-        "listed": 13,
+        "listed": 14,
         "already_archived": 3,
         "new": 9,
         "archived": 7,
         "failed": 1,
         "skipped": 2,
+        "foreign": 1,
         "deferred": 0,
         "repeated": 0,
         "duration_ms": summary["duration_ms"],
@@ -115,13 +117,14 @@ def test_each_metric_equals_its_summary_counter_and_a_complete_run_says_so(
     assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == telemetry.NAMESPACE
     emitted = {name: value(blob, name) for name in telemetry.COUNTERS}
     assert emitted == {  # by name, as the alarms and the dashboard read them
-        "SessionsListed": 13,
+        "SessionsListed": 14,
         "SessionsAlreadyArchived": 3,
         "SessionsNew": 9,
         "SessionsArchived": 7,
         "SessionsFailed": 1,
         "SessionsSkipped": 2,
         "SessionsDeferred": 0,
+        "SessionsForeign": 1,
     }
     assert value(blob, telemetry.RUN_DURATION) == summary["duration_ms"]
     assert value(blob, telemetry.RUN_COMPLETED) == 1
@@ -191,3 +194,28 @@ def test_the_time_budget_comes_from_the_lambda_context(container: Lambda) -> Non
     assert summary["ok"] is True and summary["total"]["listed"] == 0
     assert list(container.world.log) == []
     assert container.invoke({}, LambdaContext(timeout_seconds=900.0))["total"]["archived"] == 3
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.parametrize("arn", [None, "", "not-an-arn", "arn:aws:lambda:us-east-2:1234:function:f", 7])
+def test_without_its_own_arn_in_the_context_the_run_archives_nothing_and_names_the_key(
+    container: Lambda, arn: object, logs: pytest.CaptureFixture[str]
+) -> None:
+    container.world.gls.add_sessions(2)
+    context = LambdaContext()
+    context.invoked_function_arn = arn  # type: ignore[assignment]
+    with pytest.raises(ConfigError, match=r"invoked_function_arn is .*: expected arn:<partition>:lambda:"):
+        container.invoke({}, context)
+    assert list(container.world.log) == []  # nothing listed, nothing asked, nothing written
+    log_lines, _ = printed(logs)
+    assert [line["message"] for line in log_lines if line["level"] == "ERROR"] == ["Invalid configuration"]
+
+
+def test_the_local_lambda_context_is_in_the_emulators_account() -> None:
+    """Local runs are checked like real ones: the context's account is the one the emulator's sessions name."""
+    from archiver.ownership import function_identity
+    from local.gls import GameLiftStreamsEmulator
+    from local.reliability.constants import ACCOUNT as HARNESS_ACCOUNT
+
+    assert function_identity(LambdaContext()) == (HARNESS_ACCOUNT, "aws") == (ACCOUNT, "aws")
+    assert GameLiftStreamsEmulator().account_id == HARNESS_ACCOUNT

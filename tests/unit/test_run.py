@@ -15,10 +15,11 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from archiver.budget import OutOfTime
+from archiver.ownership import Owner
 from archiver.records import REDACTED, UNDATED_CREATED_AT, ledger_item, object_key, parse_session_arn
-from archiver.run import Counts
+from archiver.run import Counts, RegionRun
 
-from .fakes import BUCKET, KEY_ATTRIBUTE, OTHER_REGION, REGION, World, session_arn
+from .fakes import ACCOUNT, BUCKET, GROUP, KEY_ATTRIBUTE, OTHER_REGION, REGION, World, session_arn
 
 DATA_PATH = ("GetStreamSession", "PutObject", "PutItem")
 
@@ -179,13 +180,105 @@ def test_an_undated_session_is_keyed_by_the_undated_day() -> None:
 def test_malformed_list_items_are_skipped_and_the_rest_archived() -> None:
     world = World()
     good = world.gls.add_session()["Arn"]
-    elsewhere = world.gls.add_session(Arn=session_arn(99, region="eu-central-1"))["Arn"]
     for bad in (None, "not-an-arn", f"arn:aws:gameliftstreams:{REGION}:111122223333:streamsession/../x"):
         world.gls.add_session(Arn=bad)
     report = world.region_run().run()
-    assert asdict(report.counts) == counts(listed=5, skipped=3, new=2, archived=2)
-    assert world.archived() == {good, elsewhere}
-    assert any(key.startswith("sessions/source_region=eu-central-1/") for key in world.s3.objects())
+    assert asdict(report.counts) == counts(listed=4, skipped=3, new=1, archived=1)
+    assert world.archived() == {good}
+
+
+# --- Only the function's own sessions (archiver.ownership) ------------------------------------
+
+OWNER = Owner(frozenset({REGION, OTHER_REGION}), ACCOUNT, "aws")
+FOREIGN_ACCOUNT = f"arn:aws:gameliftstreams:{REGION}:999999999999:streamsession/{GROUP}/s00000777"
+FOREIGN_REGION = f"arn:aws:gameliftstreams:eu-central-1:{ACCOUNT}:streamsession/{GROUP}/s00000778"
+FOREIGN_PARTITION = f"arn:aws-us-gov:gameliftstreams:{REGION}:{ACCOUNT}:streamsession/{GROUP}/s00000779"
+
+
+def owned_run(world: World, owner: Owner = OWNER) -> RegionRun:
+    """REGION's run as the handler makes it: for the function's account and partition, both source Regions."""
+    settings = world.settings(tuple(sorted(owner.regions, key=lambda region: region != REGION)))
+    return RegionRun(
+        world.source(REGION), world.ledger(), world.store(), settings, world.budget(), world.clock.wall, owner=owner
+    )
+
+
+def foreign_warnings(logs: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in logs.readouterr().out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("message") == "Session not archived: not this function's"]
+
+
+def test_listed_sessions_of_another_account_partition_or_region_are_counted_foreign_never_asked_about(
+    logs: pytest.CaptureFixture[str],
+) -> None:
+    world = World()
+    good = world.gls.add_session()["Arn"]
+    other_source = world.gls.add_session(Arn=session_arn(50, region=OTHER_REGION))["Arn"]  # listed in REGION
+    for arn in (FOREIGN_ACCOUNT, FOREIGN_REGION, FOREIGN_PARTITION):
+        world.gls.add_session(Arn=arn)  # the API would answer for each: the run must never ask
+    world.gls.list_again(FOREIGN_ACCOUNT)  # listed twice: counted once, then repeated, like a new one
+
+    report = owned_run(world).run()
+
+    assert asdict(report.counts) == counts(listed=6, foreign=3, repeated=1, new=2, archived=2)
+    assert world.archived() == {good, other_source}  # another source Region is filed under its own partition
+    assert {key.split("/")[1] for key in world.s3.objects()} == {
+        f"source_region={REGION}",
+        f"source_region={OTHER_REGION}",
+    }
+    asked = {call.params["StreamSessionIdentifier"] for call in world.gls.calls("GetStreamSession")}
+    assert asked == {good, other_source}
+    warned = sorted((line["session_arn"], line["reason"], line["level"]) for line in foreign_warnings(logs))
+    assert warned == sorted(  # one line each, not one per listing
+        [
+            (FOREIGN_ACCOUNT, "account", "WARNING"),
+            (FOREIGN_REGION, "region", "WARNING"),
+            (FOREIGN_PARTITION, "partition", "WARNING"),
+        ]
+    )
+
+
+def test_foreign_sessions_are_counted_again_by_every_run_and_never_marked() -> None:
+    world = World()
+    world.gls.add_session(Arn=FOREIGN_ACCOUNT)
+    assert [asdict(owned_run(world).run().counts) for _ in range(2)] == [counts(listed=1, foreign=1)] * 2
+    assert world.ddb.items() == {} and world.s3.objects() == {}
+
+
+@pytest.mark.parametrize(
+    "answered",
+    [FOREIGN_ACCOUNT, FOREIGN_REGION, FOREIGN_PARTITION, session_arn(99), f"arn:aws:gameliftstreams:{REGION}:x", 7],
+)
+def test_an_answer_naming_another_session_is_counted_foreign_and_nothing_is_written(
+    answered: object, logs: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World()
+    good, asked = world.gls.add_sessions(2)
+    real_get = world.gls.get_stream_session
+
+    def get(region: str, **params: Any) -> dict[str, Any]:
+        detail = dict(real_get(region, **params))
+        return detail | ({"Arn": answered} if params["StreamSessionIdentifier"] == asked else {})
+
+    monkeypatch.setattr(world.gls, "get_stream_session", get)
+    report = owned_run(world).run()
+
+    assert asdict(report.counts) == counts(listed=2, new=2, archived=1, foreign=1)
+    assert world.archived() == {good} and asked not in world.ddb.items()
+    assert all(record["session_arn"] == good for record in world.s3.objects().values())
+    (line,) = foreign_warnings(logs)
+    assert (line["session_arn"], line["reason"]) == (asked, "answer names another session")
+    assert line["answered_arn"] == (answered if isinstance(answered, str) else repr(answered))
+
+
+def test_without_the_functions_account_the_pipeline_checks_the_source_regions_only() -> None:
+    """What in-memory runs without an entry point do (the handler always passes its account: test_handler)."""
+    world = World()
+    world.gls.add_session(Arn=FOREIGN_ACCOUNT)
+    world.gls.add_session(Arn=FOREIGN_REGION)
+    report = world.region_run().run()
+    assert asdict(report.counts) == counts(listed=2, foreign=1, new=1, archived=1)
+    assert world.archived() == {FOREIGN_ACCOUNT}
 
 
 # --- Per-session failures: counted, never archived, retried next run ---------------------------
