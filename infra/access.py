@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import CfnElement, Stack
+from aws_cdk import CfnElement, Stack, Stage
 from constructs import IConstruct
 
 from infra.analytics import Analytics
@@ -78,10 +78,17 @@ def _render(value: Any, names: Mapping[str, Callable[[str], str]]) -> Any:
 
 
 def render(stack: Stack) -> dict[str, Any]:
-    """The analyst policy's document of `stack` as an operator reads it: placeholders for the stack's values."""
+    """The analyst policy's document of `stack` as an operator reads it: placeholders for the stack's values.
+    Read from the synthesized template, so it is what CloudFormation gets (CDK sorts and merges on synthesis)."""
     analytics = stack.node.find_child("Analytics")
     assert isinstance(analytics, Analytics)
-    document = stack.resolve(analytics.analyst_policy.policy.document.to_json())
+    element = analytics.analyst_policy.policy.node.default_child
+    assert isinstance(element, CfnElement)
+    stage = Stage.of(stack)
+    assert stage is not None
+    template = stage.synth().get_stack_artifact(stack.artifact_id).template
+    logical = str(stack.resolve(stack.get_logical_id(element)))
+    document = template["Resources"][logical]["Properties"]["PolicyDocument"]
     rendered: dict[str, Any] = _render(document, placeholders(stack))
     return rendered
 

@@ -45,6 +45,17 @@ EVENTS_VARIANT: dict[str, object] = {
     "export_locations": EXPORT_LOCATIONS,
 }
 
+# The security options on (issue 10): named readers and break-glass roles, Object Lock, the event path.
+READERS = ("arn:aws:iam::111122223333:role/Analyst", "arn:aws:iam::111122223333:role/team/Analyst2")
+ADMINS = ("arn:aws:iam::111122223333:role/BreakGlass",)
+SECURED: dict[str, object] = {
+    "stack_name": "ArchiverSecured",
+    "export_locations": EXPORT_LOCATIONS,
+    "reader_role_arns": ",".join(READERS),
+    "admin_role_arns": ",".join(ADMINS),
+    "object_lock_days": "30",
+}
+
 
 @dataclass
 class Built:
@@ -91,6 +102,12 @@ def events() -> Built:
 def events_variant() -> Built:
     """The event-driven path with every option set (KMS-encrypted queues, Regions, ...)."""
     return build(EVENTS_VARIANT)
+
+
+@pytest.fixture(scope="session")
+def secured() -> Built:
+    """The stack's own key with readers, break-glass roles, Object Lock and the event path."""
+    return build(SECURED)
 
 
 @pytest.fixture(scope="session")
