@@ -5,6 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Final
+
+# The local function's identity: the emulator's account (local.gls, local.reliability.constants.ACCOUNT), so the
+# archiver's ownership check (archiver.ownership: the context ARN's account) treats local runs like real ones.
+ACCOUNT: Final = "111122223333"
+REGION: Final = "us-east-2"
+FUNCTION_NAME: Final = "gameliftstreams-session-archiver"
+FUNCTION_ARN: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}"
 
 
 @dataclass
@@ -12,12 +20,12 @@ class LambdaContext:
     """Mirrors the attributes of the Python runtime's context object that the archiver and Powertools read."""
 
     timeout_seconds: float = 900.0
-    function_name: str = "gameliftstreams-session-archiver"
+    function_name: str = FUNCTION_NAME
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 512
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    invoked_function_arn: str = "arn:aws:lambda:us-east-2:111122223333:function:gameliftstreams-session-archiver"
-    log_group_name: str = "/aws/lambda/gameliftstreams-session-archiver"
+    invoked_function_arn: str = FUNCTION_ARN
+    log_group_name: str = f"/aws/lambda/{FUNCTION_NAME}"
     log_stream_name: str = "local"
     _started: float = field(default_factory=time.monotonic)
 
@@ -30,9 +38,9 @@ SCHEDULED_EVENT = {
     "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
     "detail-type": "Scheduled Event",
     "source": "aws.events",
-    "account": "111122223333",
+    "account": ACCOUNT,
     "time": "2026-11-28T05:00:00Z",
-    "region": "us-east-2",
-    "resources": ["arn:aws:events:us-east-2:111122223333:rule/gameliftstreams-archiver"],
+    "region": REGION,
+    "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/gameliftstreams-archiver"],
     "detail": {},
 }

@@ -11,7 +11,8 @@ peak RSS is the handler's. It reads one JSON request per stdin line, {"env", "ti
 invocation prints what the Lambda runtime prints (errorMessage, errorType, stackTrace) to stdout.
 
 "handler" is one of HANDLERS (the scheduled run by default, or the event consumer); "context" sets the Lambda
-context's identity (function_name, invoked_function_arn, aws_request_id), as a function's own would.
+context's identity (function_name, invoked_function_arn, aws_request_id), as a function's own would; by default
+`local.lambda_context`'s, in the emulator's account, so the archiver's ownership check applies as in Lambda.
 
 Orchestrator side (`Worker`, `Invocation`): standard library only.
 """

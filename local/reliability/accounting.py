@@ -2,18 +2,20 @@
 archive (read before and after it, from outside).
 
 What the archiver counts (`archiver.run.Counts`), per listed item: `skipped` (no usable ARN), `repeated`
-(seen earlier this run), or checked against the ledger in a page; a page whose check failed counts its
-items `failed`, one cut by the time budget `deferred`; otherwise each item is `already_archived` or `new`.
-Each new session ends `archived`, `failed`, `deferred`, `skipped` (vanished, 404) or `already_archived` (its
-conditional put found another run's item). Hence, for the total and each Region:
+(seen earlier this run), `foreign` (not the function's: another account or partition, a Region outside
+SOURCE_REGIONS), or checked against the ledger in a page; a page whose check failed counts its items
+`failed`, one cut by the time budget `deferred`; otherwise each item is `already_archived` or `new`. Each new
+session ends `archived`, `failed`, `deferred`, `skipped` (vanished, 404), `foreign` (GetStreamSession's answer
+names another session) or `already_archived` (its conditional put found another run's item). Hence, for the
+total and each Region:
 
-    listed = archived + already_archived + failed + skipped + deferred + repeated
+    listed = archived + already_archived + failed + skipped + foreign + deferred + repeated
     archived <= new <= listed - repeated
 
 And against the archive: every session counted archived has an item now that it lacked before (a put that
 took effect but whose answer was lost counts failed or deferred), every object key added belongs to a new
-session, and a session that should have been archived and was not is counted failed, deferred or skipped,
-unless the listing never reached it (a run cut by its time budget stops listing).
+session, and a session that should have been archived and was not is counted failed, deferred, skipped
+or foreign, unless the listing never reached it (a run cut by its time budget stops listing).
 
 The event consumer returns only which messages to deliver again; what it did to each is in its log
 ("Batch processed", one outcome per message). `judge_batch` holds each invocation to the same standard.
@@ -29,7 +31,7 @@ from typing import Any
 from archiver import telemetry
 from local.reliability.event_oracle import REDELIVER
 
-COUNTERS = ("archived", "already_archived", "failed", "skipped", "deferred", "repeated")
+COUNTERS = ("archived", "already_archived", "failed", "skipped", "foreign", "deferred", "repeated")
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,12 @@ def judge_run(summary: Mapping[str, Any] | None, before: Snapshot, after: Snapsh
         problems.append(f"{added_keys} object keys added for {get('new')} new sessions")
     missing = (before.succeeded - before.items.keys()) - after.items.keys()
     unlisted = max(0, len(before.succeeded) - (get("listed") - get("repeated")))  # at least this many unseen
-    accounted = get("failed") + get("deferred") + get("skipped") + unlisted
+    accounted = get("failed") + get("deferred") + get("skipped") + get("foreign") + unlisted
     if len(missing) > accounted:
         problems.append(
             f"{len(missing)} sessions to archive were not, but only {accounted} are accounted for (failed "
-            f"{get('failed')}, deferred {get('deferred')}, skipped {get('skipped')}, unlisted {unlisted}): "
-            f"{sorted(missing)[:3]}"
+            f"{get('failed')}, deferred {get('deferred')}, skipped {get('skipped')}, foreign {get('foreign')}, "
+            f"unlisted {unlisted}): {sorted(missing)[:3]}"
         )
     return problems
 

@@ -5,7 +5,8 @@ names, the EventBridge body S3 sends, and the hostile keys and bodies the event 
 The contract's table, in order: a body that is not an S3 `Object Created` event is `malformed`; an object
 outside the export locations, or whose file name names no session (`...-<sg-ID>-<session ID>.zip`, read from
 the end of the name, at most 1,024 UTF-8 bytes), is `unmatched`; a session the API does not know (404, in our
-account: the function's own) or whose export FAILED is `skipped`; a PENDING export is `pending` until the
+account: the function's own, never the event's) is `skipped`; an answer that names another session (its `Arn`
+is not the ARN asked for) is `foreign`; one whose export FAILED is `skipped`; a PENDING export is `pending` until the
 `MAX_PENDING_RECEIVES`th receive, then `left_to_reconcile`; a SUCCEEDED export whose `OutputUri` is neither
 this object nor the folder directly holding it is `unmatched`; otherwise the session is `archived` by the
 first writer and `already_archived` for every other.
@@ -30,6 +31,7 @@ LEFT: Final = "left_to_reconcile"
 UNMATCHED: Final = "unmatched"
 SKIPPED: Final = "skipped"
 MALFORMED: Final = "malformed"
+FOREIGN: Final = "foreign"
 FAILED: Final = "failed"
 WRITTEN: Final = frozenset({ARCHIVED, ALREADY})
 REDELIVER: Final = frozenset({PENDING, FAILED})  # the outcomes whose messages are in batchItemFailures
@@ -42,10 +44,12 @@ _GROUP_MAX, _SESSION_MAX = 32, 32
 
 @dataclass(frozen=True)
 class Export:
-    """What GetStreamSession says about one session's export (None: no ExportFilesMetadata)."""
+    """What GetStreamSession says about one session's export (None: no ExportFilesMetadata), and the session
+    ARN the answer names (None: none)."""
 
     status: str | None
     output_uri: str | None
+    arn: str | None = None
 
 
 Facts = Callable[[str], Export | None]  # session ARN -> its export, None if the API does not know it (404)
@@ -152,6 +156,8 @@ def expected_outcomes(  # noqa: PLR0911 - the contract's table, one return a row
     export = facts(named.session_arn)
     if export is None:
         return frozenset({SKIPPED}) | loose
+    if export.arn is not None and export.arn != named.session_arn:
+        return frozenset({FOREIGN}) | loose
     if export.status == "PENDING" or (export.status == "SUCCEEDED" and not export.output_uri):
         return frozenset({LEFT if receives >= max_pending_receives else PENDING}) | loose
     if export.status != "SUCCEEDED":
@@ -350,10 +356,12 @@ def emulator_facts(get: Callable[[str], Mapping[str, Any]]) -> Facts:
             detail = get(arn)
         except KeyError:
             return None
+        answered = detail.get("Arn")
+        named = answered if isinstance(answered, str) else None
         meta = detail.get("ExportFilesMetadata")
         if not isinstance(meta, Mapping):
-            return Export(None, None)
+            return Export(None, None, named)
         uri = meta.get("OutputUri")
-        return Export(str(meta.get("Status")), uri if isinstance(uri, str) else None)
+        return Export(str(meta.get("Status")), uri if isinstance(uri, str) else None, named)
 
     return facts
