@@ -1,5 +1,5 @@
 """The archive record and its ledger item: schema, record building, redaction, the S3 key layout and the
-DynamoDB item.
+DynamoDB item (the launch-argument rule is `archiver.redaction`'s).
 
 This module is the single source of truth for what an archived session looks like. The writer
 (`run.py`), the Glue table (`infra/analytics.py`) and `docs/schema.md` (generated from SCHEMA and
@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from archiver.redaction import REDACTED as REDACTED  # noqa: PLC0414 - re-exported: the one placeholder
+from archiver.redaction import redact_launch_args
+
 SCHEMA_VERSION = 1
-REDACTED = "<redacted>"
 
 # --- Session ARNs -----------------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class Context:
     arn: SessionArn
     archived_at: datetime
     keep_environment_values: bool = False
+    keep_launch_argument_values: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,13 @@ def _environment(detail: Mapping[str, Any], ctx: Context) -> dict[str, str] | No
         str(name): (value if ctx.keep_environment_values and isinstance(value, str) else REDACTED)
         for name, value in variables.items()
     }
+
+
+def _launch_args(detail: Mapping[str, Any], ctx: Context) -> list[str] | None:
+    arguments = _string_list(detail.get("AdditionalLaunchArgs"))
+    if arguments is None or ctx.keep_launch_argument_values:
+        return arguments
+    return redact_launch_args(arguments)
 
 
 def _application_id(detail: Mapping[str, Any], _ctx: Context) -> str | None:
@@ -241,8 +251,9 @@ SCHEMA: tuple[Field, ...] = (
     Field(
         "additional_launch_args",
         "array<string>",
-        "Extra command-line arguments given to the application.",
-        _api("AdditionalLaunchArgs", convert=_string_list),
+        "Extra command-line arguments given to the application; flags kept (`-name`, `--name=`), every value "
+        f"'{REDACTED}' (after a flag, positional, after `--`) unless the operator opts in.",
+        _launch_args,
     ),
     Field(
         "additional_environment_variables",

@@ -30,6 +30,7 @@ class Settings:
     prefix: str
     source_regions: tuple[str, ...]
     keep_environment_values: bool = False
+    keep_launch_argument_values: bool = False  # archiver.redaction: values of AdditionalLaunchArgs stored as given
     safety_margin_seconds: float = 30.0
     list_rate_per_second: float = 18.0
     get_rate_per_second: float = 18.0
@@ -128,6 +129,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         prefix=prefix,
         source_regions=_regions(env),
         keep_environment_values=_flag(env, "KEEP_ENVIRONMENT_VARIABLE_VALUES"),
+        keep_launch_argument_values=_flag(env, "KEEP_LAUNCH_ARGUMENT_VALUES"),
         safety_margin_seconds=_optional(env, "TIME_BUDGET_MARGIN_SECONDS", 30.0, rules.MARGIN_SECONDS.parse),
         list_rate_per_second=_optional(env, "LIST_RATE_PER_SECOND", 18.0, rules.RATE_PER_SECOND.parse),
         get_rate_per_second=_optional(env, "GET_RATE_PER_SECOND", 18.0, rules.RATE_PER_SECOND.parse),

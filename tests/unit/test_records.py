@@ -40,7 +40,7 @@ def detail(**overrides: object) -> dict[str, object]:
         "RoleArn": "arn:aws:iam::111122223333:role/secret-role",
         "ConnectionTimeoutSeconds": 120,
         "SessionLengthSeconds": 3600,
-        "AdditionalLaunchArgs": ["-fps", "60"],
+        "AdditionalLaunchArgs": ["-fps", "60", "--auth-token=LAUNCH-SECRET", "-windowed"],
         "AdditionalEnvironmentVariables": {"API_TOKEN": "ENV-SECRET"},
         "PerformanceStatsConfiguration": {"SharedWithClient": True},
         "DisplayConfiguration": {"Resolution": {"Width": 1920, "Height": 1080}},
@@ -104,8 +104,9 @@ def test_record_has_the_contract_fields_and_no_secret() -> None:
     assert record["display_resolution_width"] == 1920
     assert record["performance_stats_shared_with_client"] is True
     assert record["additional_environment_variables"] == {"API_TOKEN": REDACTED}
+    assert record["additional_launch_args"] == ["-fps", REDACTED, f"--auth-token={REDACTED}", "-windowed"]
     text = encode_record(record).decode()
-    for secret in ("SIGNAL-REQUEST-SECRET", "SIGNAL-RESPONSE-SECRET", "ENV-SECRET", "secret-role"):
+    for secret in ("SIGNAL-REQUEST-SECRET", "SIGNAL-RESPONSE-SECRET", "ENV-SECRET", "secret-role", "LAUNCH-SECRET"):
         assert secret not in text
 
 
@@ -114,6 +115,20 @@ def test_environment_values_are_kept_only_when_the_operator_opts_in() -> None:
     assert arn is not None
     record = build_record(detail(), Context(arn, ARCHIVED_AT, keep_environment_values=True))
     assert record["additional_environment_variables"] == {"API_TOKEN": "ENV-SECRET"}
+    assert record["additional_launch_args"] == ["-fps", REDACTED, f"--auth-token={REDACTED}", "-windowed"]
+
+
+def test_launch_argument_values_are_kept_only_when_the_operator_opts_in() -> None:
+    arn = parse_session_arn(ARN)
+    assert arn is not None
+    record = build_record(detail(), Context(arn, ARCHIVED_AT, keep_launch_argument_values=True))
+    assert record["additional_launch_args"] == ["-fps", "60", "--auth-token=LAUNCH-SECRET", "-windowed"]
+    assert record["additional_environment_variables"] == {"API_TOKEN": REDACTED}  # each opt-in is its own
+
+
+def test_the_schema_says_what_is_kept_of_launch_arguments() -> None:
+    [field] = [f for f in records.SCHEMA if f.name == "additional_launch_args"]
+    assert "flags kept" in field.description and REDACTED in field.description and "opts in" in field.description
 
 
 def test_every_schema_field_is_in_the_record_and_types_are_coerced_not_trusted() -> None:
@@ -134,7 +149,7 @@ def test_every_schema_field_is_in_the_record_and_types_are_coerced_not_trusted()
     assert record["status"] == "SOMETHING_NEW"
     assert record["connection_timeout_seconds"] is None
     assert record["session_length_seconds"] is None
-    assert record["additional_launch_args"] == ["ok"]
+    assert record["additional_launch_args"] == [REDACTED]  # the string, redacted; the others dropped
     assert record["additional_environment_variables"] is None
     assert record["performance_stats_shared_with_client"] is None
     assert record["created_at"] is None

@@ -14,6 +14,16 @@ def test_defaults() -> None:
     assert settings.prefix == "sessions/"
     assert settings.source_regions == ("us-east-2",)
     assert settings.keep_environment_values is False
+    assert settings.keep_launch_argument_values is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"), [("true", True), (" TRUE ", True), ("yes", True), ("false", False), ("0", False), ("", False)]
+)
+def test_launch_argument_values_are_kept_only_when_the_variable_says_true(raw: str, kept: bool) -> None:
+    settings = load_settings({**BASE, "KEEP_LAUNCH_ARGUMENT_VALUES": raw})
+    assert settings.keep_launch_argument_values is kept
+    assert settings.keep_environment_values is False  # the two opt-ins are independent
 
 
 def test_source_regions_are_parsed_and_deduplicated() -> None:
@@ -33,6 +43,7 @@ def test_source_regions_are_parsed_and_deduplicated() -> None:
         ({"SOURCE_REGIONS": "us-east-2,mars"}, "SOURCE_REGIONS", "comma-separated list of Regions"),
         ({"AWS_REGION": "", "SOURCE_REGIONS": ""}, "SOURCE_REGIONS", "comma-separated list of Regions"),
         ({"KEEP_ENVIRONMENT_VARIABLE_VALUES": "maybe"}, "KEEP_ENVIRONMENT_VARIABLE_VALUES", "true or false"),
+        ({"KEEP_LAUNCH_ARGUMENT_VALUES": "always"}, "KEEP_LAUNCH_ARGUMENT_VALUES", "true or false"),
         ({"MAX_CONCURRENCY": "0"}, "MAX_CONCURRENCY", "whole number from 1 to 64"),
         ({"MAX_CONCURRENCY": "\u00b2"}, "MAX_CONCURRENCY", "whole number from 1 to 64"),  # a digit int() refuses
         ({"MAX_ATTEMPTS": "\u0663"}, "MAX_ATTEMPTS", "whole number from 1 to 20"),  # a non-ASCII digit
@@ -73,6 +84,7 @@ def test_messages_name_the_variable_the_value_and_the_form() -> None:
             "On",
             "KEEP_ENVIRONMENT_VARIABLE_VALUES='on' is malformed: expected true or false.",
         ),
+        "KEEP_LAUNCH_ARGUMENT_VALUES": ("On", "KEEP_LAUNCH_ARGUMENT_VALUES='on' is malformed: expected true or false."),
         "SOURCE_REGIONS": (
             "mars,us-east-2,mars",
             "SOURCE_REGIONS='mars,us-east-2,mars' is malformed ('mars'): "
