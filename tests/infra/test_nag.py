@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from constructs import IConstruct
 
 import app as cdk_app
 from infra.nag import PACK
-from tests.infra.conftest import EXPORT_LOCATIONS, SKIP_BUNDLING, Built
+from tests.infra.conftest import EXPORT_LOCATIONS, SECURED, SKIP_BUNDLING, VARIANT, Built, build
 
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
 # W3005: the CDK writes an explicit DependsOn on the function's role (and its default policy) that a GetAtt
@@ -56,12 +57,37 @@ def _nag_findings(built: Built) -> list[tuple[str, str, str | None]]:
     return findings
 
 
-STACKS = ["default", "variant", "events", "events_variant"]
+# Every option on at once (issue 10's checks run on it): the variant's settings, the stack's own key (no
+# kms_key_arn), named readers and break-glass roles, Object Lock (which needs data kept), an AWS Backup plan and
+# the event path.
+ALL_OPTIONS: dict[str, object] = {
+    **{key: value for key, value in VARIANT.items() if key not in ("kms_key_arn", "data_removal_policy")},
+    **SECURED,
+    "stack_name": "ArchiverAllOptions",
+    "backup_plan": "daily35",
+}
+
+
+@functools.cache
+def all_options() -> Built:
+    """The stack with ALL_OPTIONS, built once per test process (shared by the security checks' modules)."""
+    return build(ALL_OPTIONS)
+
+
+def stack_named(name: str, request: pytest.FixtureRequest) -> Built:
+    """A stack by name: one of conftest's session fixtures, or 'all_options'."""
+    if name == "all_options":
+        return all_options()
+    built: Built = request.getfixturevalue(name)
+    return built
+
+
+STACKS = ["default", "variant", "events", "events_variant", "secured", "all_options"]
 
 
 @pytest.mark.parametrize("name", STACKS)
 def test_no_unacknowledged_cdk_nag_findings(name: str, request: pytest.FixtureRequest) -> None:
-    built: Built = request.getfixturevalue(name)
+    built = stack_named(name, request)
     findings = nag_findings(built)
     assert findings, "cdk-nag reported nothing, not even the acknowledged exceptions: did it check the stack?"
     unacknowledged = [(rule, path) for rule, path, reason in findings if reason is None]
@@ -75,7 +101,7 @@ def test_no_unacknowledged_cdk_nag_findings(name: str, request: pytest.FixtureRe
 def test_every_acknowledgment_matches_a_finding(name: str, request: pytest.FixtureRequest) -> None:
     """A stale acknowledgment would silently cover a future finding: each one must cover a finding of its
     own construct or of one inside it."""
-    built: Built = request.getfixturevalue(name)
+    built = stack_named(name, request)
     findings = {(f"{PACK}::{rule}", path) for rule, path, _ in nag_findings(built)}
     declared = []
     for construct in built.stack.node.find_all():
@@ -107,7 +133,7 @@ def test_cfn_lint_reports_a_broken_template(default: Built) -> None:
 
 @pytest.mark.parametrize("name", STACKS)
 def test_cfn_lint(name: str, request: pytest.FixtureRequest) -> None:
-    built: Built = request.getfixturevalue(name)
+    built = stack_named(name, request)
     assert _lint(built.json) == []
 
 
