@@ -82,7 +82,15 @@ class Archivist:
         if created is None:  # never seen from AWS; keep the session rather than lose it
             logger.warning("Session has no CreatedAt; keyed by the undated day", extra={"session_arn": arn.arn})
             created = UNDATED_CREATED_AT
-        record = build_record(detail, Context(arn, self.now(), self.settings.keep_environment_values))
+        record = build_record(
+            detail,
+            Context(
+                arn,
+                self.now(),
+                keep_environment_values=self.settings.keep_environment_values,
+                keep_launch_argument_values=self.settings.keep_launch_argument_values,
+            ),
+        )
         key = object_key(self.settings.prefix, arn, created)
         body = encode_record(record)
         stored = self.store.put_once(key, body)

@@ -177,7 +177,7 @@ class SessionFactory:
             "SignalResponse": f'{{"type":"answer","sdp":"v=0 o=- {n} 3 IN IP4 a={canary}-sigresp-{sid}"}}',
             "ConnectionTimeoutSeconds": (60, 120, 300)[n % 3],
             "SessionLengthSeconds": (3_600, 21_600, 43_200, 86_400)[n % 4],
-            "AdditionalLaunchArgs": ["-windowed", "-map", _MAPS[n % len(_MAPS)]],
+            "AdditionalLaunchArgs": ["-windowed", "-map", _MAPS[n % len(_MAPS)], *self.secret_launch_args(sid)],
             "AdditionalEnvironmentVariables": env,
             "PerformanceStatsConfiguration": {"SharedWithClient": n % 2 == 0},
             "LogFileLocationUri": f"s3://studio-logs/{app_id}/{sid}/",
@@ -211,6 +211,33 @@ class SessionFactory:
                 meta["StatusReason"] = EXPORT_FAIL_REASONS[n % len(EXPORT_FAIL_REASONS)]
             detail["ExportFilesMetadata"] = meta
         return detail
+
+    def secret_launch_args(self, sid: str) -> list[str]:
+        """Launch arguments with the canary in every place archiver.redaction must hide a value, between
+        harmless flags: attached (`--name=`, `-name:`), after a flag, positional, and after `--` (even one
+        that looks like a flag). None when the factory has no canary."""
+        canary = self.canary
+        if not canary:
+            return []
+        return [
+            f"--auth-token={canary}-attached-{sid}",
+            "-nosound",
+            "-token",
+            f"{canary}-after-flag-{sid}",
+            f"{canary}-positional-{sid}",
+            f"-ini:Engine:{canary}-colon-{sid}",
+            "--",
+            f"--{canary}-after-end-{sid}",
+            f"{canary}-rest-{sid}",
+        ]
+
+    def without_secrets(self, detail: Mapping[str, Any]) -> dict[str, Any]:
+        """`detail` as the game sees fit to log it (the export ZIP's application log): launch arguments that
+        carry the canary left out, so the export holds nothing of the session's secrets."""
+        args = detail.get("AdditionalLaunchArgs")
+        if not self.canary or not isinstance(args, list):
+            return dict(detail)
+        return {**detail, "AdditionalLaunchArgs": [a for a in args if not (isinstance(a, str) and self.canary in a)]}
 
     def _token(self, n: int) -> str:
         return self.rng.randbytes(n).translate(_BYTE_TO_ALNUM).decode("ascii")

@@ -480,7 +480,7 @@ class GameLiftStreamsBackend:
             ended = snapshot.get("StreamingEndedAt")
             stamp = ended if isinstance(ended, datetime) else self.factory.clock
             bucket, key = export_object(output_uri, export_file_name(snapshot, rec.sgid, rec.sid, stamp))
-            uploader.put(bucket, key, export_zip(snapshot, seed=self.seed))
+            uploader.put(bucket, key, export_zip(self.factory.without_secrets(snapshot), seed=self.seed))
         except Exception as error:  # whatever went wrong, the export is FAILED and the emulator goes on
             failed = error if isinstance(error, UploadFailed) else UploadFailed(f"{type(error).__name__}: {error}")
             _log.warning("export of %s failed: %s", rec.arn, failed)

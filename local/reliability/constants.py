@@ -17,8 +17,9 @@ STORE_OPERATIONS: Final = ("BatchGetItem", "PutObject", "PutItem")
 OPERATIONS: Final = GLS_OPERATIONS + STORE_OPERATIONS
 
 # Secrets that must never reach S3, DynamoDB or a log line. The emulator writes CANARY into every session's
-# SignalRequest, SignalResponse and AdditionalEnvironmentVariables values; ROLE_CANARY is in its RoleArn;
-# the worker's own environment holds the other two (a Lambda's environment variable values).
+# SignalRequest, SignalResponse, AdditionalEnvironmentVariables values and AdditionalLaunchArgs values (in
+# every place a value can be: local.gls.factory.SessionFactory.secret_launch_args); ROLE_CANARY is in its
+# RoleArn; the worker's own environment holds the other two (a Lambda's environment variable values).
 CANARY: Final = "CANARYq7Zx"
 ROLE_CANARY: Final = "GameLiftStreamsAppRole"
 ENV_CANARY: Final = "CANARY-session-token-4b1e"

@@ -156,6 +156,19 @@ class HostileSession:
     list_arn: str | None = None
 
 
+def launch_args(seq: int) -> Any:
+    """Hostile launch arguments (none, a few or many), and half the time the canary as flag values after them:
+    redacted, so never stored."""
+    from hypothesis import strategies as st  # noqa: PLC0415 - the worker process never loads hypothesis
+
+    hostile = st.sampled_from((0, 3, 96)).flatmap(
+        lambda size: st.lists(_hostile_text(long=False), min_size=size, max_size=size)
+    )
+    return st.tuples(hostile, st.booleans()).map(
+        lambda drawn: [*drawn[0], *(secret_launch_args(seq) if drawn[1] else [])]
+    )
+
+
 def hostile_sessions(max_sessions: int = 4) -> Any:
     from hypothesis import strategies as st  # noqa: PLC0415 - the worker process never loads hypothesis
 
@@ -172,9 +185,7 @@ def hostile_sessions(max_sessions: int = 4) -> Any:
         for name in draw(st.sets(st.sampled_from(_TIME_FIELDS))):
             fields[name] = draw(st.one_of(timestamps, maybe))
         if draw(st.booleans()):
-            size = draw(st.sampled_from((0, 3, 96)))
-            args = draw(st.lists(_hostile_text(long=False), min_size=size, max_size=size))
-            fields["AdditionalLaunchArgs"] = args  # PENDING: secret_launch_args once records redact them
+            fields["AdditionalLaunchArgs"] = draw(launch_args(seq))
         if draw(st.booleans()):
             names = draw(st.lists(_hostile_text(long=False), max_size=6, unique=True))
             fields["AdditionalEnvironmentVariables"] = {n: f"{CANARY}-{i}" for i, n in enumerate(names)}

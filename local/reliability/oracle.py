@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from archiver.records import ITEM_VALUE_LIMIT, SCHEMA
+from archiver.records import ITEM_VALUE_LIMIT, REDACTED, SCHEMA
 from local.reliability.constants import PREFIX
 
 
@@ -262,3 +262,38 @@ _ATHENA_TYPES: Final[dict[str, Callable[[object], bool]]] = {
 def _athena_ok(kind: str, value: object) -> bool:
     """Whether Athena's JSON SerDe reads `value` as a `kind` column (null always reads)."""
     return value is None or _ATHENA_TYPES[kind](value)
+
+
+_FLAG_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def expected_launch_args(args: object, *, keep: bool) -> list[str] | None:
+    """docs/schema.md's rule for `additional_launch_args`, restated without archiver.redaction: the strings
+    as given with the opt-in; else `--` kept and every later argument redacted, and before it, `-`/`--` and a
+    name (an ASCII letter first, at most 64 of A-Za-z0-9_.-) kept whole, or up to a `=`/`:` that follows the
+    name, and anything else redacted."""
+    if not isinstance(args, list):
+        return None
+    strings = [arg for arg in args if isinstance(arg, str)]
+    if keep:
+        return strings
+    out: list[str] = []
+    ended = False
+    for arg in strings:
+        if ended or arg == "--":
+            out.append(REDACTED if ended else arg)
+            ended = True
+            continue
+        dashes = 2 if arg.startswith("--") else 1 if arg.startswith("-") else 0
+        end = dashes
+        while end < len(arg) and arg[end] in _FLAG_NAME_CHARS:
+            end += 1
+        name = arg[dashes:end]
+        flag = dashes > 0 and 0 < len(name) <= 64 and name[0].isascii() and name[0].isalpha()
+        if flag and end == len(arg):
+            out.append(arg)
+        elif flag and arg[end] in "=:":
+            out.append(arg[: end + 1] + REDACTED)
+        else:
+            out.append(REDACTED)
+    return out

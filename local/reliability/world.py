@@ -16,12 +16,21 @@ from datetime import datetime
 from typing import Any
 
 from archiver.records import LEDGER_PARTITION_KEY, parse_session_arn
+from archiver.rules import TRUE_WORDS
 from local.fault_proxy import FaultProxyClient
 from local.gls import EmulatorClient, GameLiftStreamsEmulator
 from local.reliability.accounting import Snapshot, consistency, judge_run
 from local.reliability.constants import ACCOUNT, CANARIES, CANARY, ENV_CANARY, GLS_OPERATIONS, PREFIX, REGION, names
 from local.reliability.hostile import HostileEmulator
-from local.reliability.oracle import Audit, check_record_line, expected_record, item_problems, judge, utc_date
+from local.reliability.oracle import (
+    Audit,
+    check_record_line,
+    expected_launch_args,
+    expected_record,
+    item_problems,
+    judge,
+    utc_date,
+)
 from local.stack import LocalStack
 from local.worker import Invocation, Worker
 
@@ -213,6 +222,10 @@ class World:
         """Every key in the bucket with its number of versions."""
         return {key: len(ids) for key, ids in self.object_versions().items()}
 
+    def records(self) -> dict[str, Any]:
+        """Every object in the bucket, by key, as the JSON it holds (no checks: `audit` does those)."""
+        return {key: json.loads(self._body(key)) for key in self.object_versions()}
+
     def items(self) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         for page in self._ddb.get_paginator("scan").paginate(TableName=self.table):
@@ -300,6 +313,8 @@ class World:
         detail.pop("ResponseMetadata", None)
         served = any(canary in json.dumps(detail, default=str) for canary in (CANARY, *self.canaries[len(CANARIES) :]))
         want = expected_record(detail, arn.arn)
+        keep = self.settings.get("KEEP_LAUNCH_ARGUMENT_VALUES", "").strip().lower() in TRUE_WORDS
+        want["additional_launch_args"] = expected_launch_args(detail.get("AdditionalLaunchArgs"), keep=keep)
         problems = [
             f"{key}: {column} is {record.get(column)!r}, GetStreamSession says {value!r}"
             for column, value in want.items()

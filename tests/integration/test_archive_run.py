@@ -13,6 +13,7 @@ import pytest
 from archiver.records import REDACTED, athena_timestamp, object_key, parse_session_arn
 from local.httpserver import CallRecord
 from local.lambda_context import SCHEDULED_EVENT
+from local.reliability.oracle import expected_launch_args
 
 from .conftest import REGION, Archive, cold_start, fired, log_lines
 
@@ -76,7 +77,7 @@ def test_records_match_get_stream_session_and_keys_follow_the_layout(archive: Ar
         assert record["application_arn"] == truth.get("ApplicationArn")
         assert record["created_at"] == athena_timestamp(truth["CreatedAt"])
         assert record["last_updated_at"] == athena_timestamp(truth["LastUpdatedAt"])
-        assert record["additional_launch_args"] == truth.get("AdditionalLaunchArgs")
+        assert record["additional_launch_args"] == expected_launch_args(truth.get("AdditionalLaunchArgs"), keep=False)
         assert set(record["additional_environment_variables"] or {}) == set(
             truth.get("AdditionalEnvironmentVariables") or {}
         )
@@ -166,7 +167,11 @@ def test_secrets_never_reach_s3_dynamodb_or_logs(
     assert fired(archive)[("PutObject", "internal")] == 3
     assert (first["total"]["failed"], first["total"]["archived"], second["total"]["archived"]) == (1, 2, 1)
     assert len(archive.items()) == len(archive.objects()) == 3
-    assert raw.count(REDACTED) == 6 and raw.count('"API_KEY"') == 3  # names kept, values redacted
+    variables = [record["additional_environment_variables"] for record in archive.objects().values()]
+    assert variables == [{"API_KEY": REDACTED, "LEVEL": REDACTED}] * 3  # names kept, values redacted
+    # the emulator's own canary is in each session's launch args, as values: redacted too
+    assert archive.emulator.canary and archive.emulator.canary not in stored
+    assert all(REDACTED in record["additional_launch_args"] for record in archive.objects().values())
     messages = [line.get("message") for line in log_lines(printed)]
     assert "Session not archived; retried next run" in messages  # the error path did log
     assert messages.count("Run complete") == 2

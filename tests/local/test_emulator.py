@@ -255,6 +255,11 @@ def test_overrides_put_raw_values_on_the_wire(emulator: GameLiftStreamsEmulator)
     assert detail["AdditionalEnvironmentVariables"] == {"API_KEY": "canary-123"}
 
 
+def test_an_emulator_without_a_canary_gives_harmless_launch_args_only() -> None:
+    [session] = GameLiftStreamsEmulator(seed=11, canary="").seed_sessions(1)
+    assert session["AdditionalLaunchArgs"][:2] == ["-windowed", "-map"] and len(session["AdditionalLaunchArgs"]) == 3
+
+
 def test_seeded_sessions_are_deterministic_and_carry_canaries() -> None:
     one = GameLiftStreamsEmulator(seed=11).seed_sessions(50)
     two = GameLiftStreamsEmulator(seed=11).seed_sessions(50)
@@ -275,6 +280,16 @@ def test_seeded_sessions_are_deterministic_and_carry_canaries() -> None:
         None,
     }
     assert any("glscanary" in v for s in one for v in s["AdditionalEnvironmentVariables"].values())
+    for session in one:  # every place archiver.redaction must hide a value holds the canary
+        args = session["AdditionalLaunchArgs"]
+        end = args.index("--")
+        assert args[0] == "-windowed" and "-nosound" in args[:end]
+        assert any(a.startswith("--auth-token=glscanary") for a in args[:end])
+        assert any(a.startswith("-ini:") and "glscanary" in a for a in args[:end])
+        after_flag = args.index("-token") + 1
+        assert "glscanary" in args[after_flag] and "glscanary" in args[after_flag + 1]  # then a positional
+        assert args[end + 1 :] and all("glscanary" in a for a in args[end + 1 :])
+        assert any(a.startswith("--glscanary") for a in args[end + 1 :])  # looks like a flag, after --
     assert len({s["Location"] for s in one}) >= 4 and len({s["ApplicationArn"] for s in one}) >= 2
 
 

@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from archiver import exports
-from local.export_zip import MAX_STATS_ROWS, PERF_STATS_COLUMNS, PERF_STATS_MEMBER, export_zip
+from local.export_zip import (
+    APPLICATION_LOG_MEMBER,
+    MAX_STATS_ROWS,
+    PERF_STATS_COLUMNS,
+    PERF_STATS_MEMBER,
+    export_zip,
+)
 from local.gls import EmulatorClient, GameLiftStreamsEmulator
 from local.gls.factory import DEFAULT_EXPORT_FOLDER
 from local.gls.models import ENDED, IN_PROGRESS, UPLOAD_FAILED_REASON
@@ -321,9 +327,12 @@ def test_the_zip_is_valid_deterministic_and_has_one_stats_row_a_second(
     assert first == detail["StreamingStartedAt"].replace(microsecond=0)
     assert datetime.fromisoformat(rows[2][0]) - first == timedelta(seconds=1)
     assert all(0.0 <= float(row[1]) <= 1.0 for row in rows[1:])
-    assert export_zip(detail, seed=13) == body  # the same bytes from the same seed and session
-    assert export_zip(detail, seed=14) != body
+    game_view = emulator.backend.factory.without_secrets(detail)  # the launch args the game logs
+    assert export_zip(game_view, seed=13) == body  # the same bytes from the same seed and session
+    assert export_zip(game_view, seed=14) != body
+    assert any(emulator.canary in arg for arg in detail["AdditionalLaunchArgs"])  # the session had secrets
     assert emulator.canary not in body.decode("latin-1")  # nothing of the session's secrets
+    assert "-windowed" in archive.read(APPLICATION_LOG_MEMBER).decode()  # its harmless arguments are logged
 
 
 def test_a_long_session_is_capped_in_rows() -> None:

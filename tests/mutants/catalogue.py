@@ -182,9 +182,16 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant(
         "environment-opt-in-ignored",
         "archive.py",
-        "Context(arn, self.now(), self.settings.keep_environment_values)",
-        "Context(arn, self.now())",
+        "keep_environment_values=self.settings.keep_environment_values,",
+        "keep_environment_values=False,",
         "KEEP_ENVIRONMENT_VARIABLE_VALUES=true has no effect",
+    ),
+    mutant(
+        "launch-arg-opt-in-ignored",
+        "archive.py",
+        "keep_launch_argument_values=self.settings.keep_launch_argument_values,",
+        "keep_launch_argument_values=False,",
+        "KEEP_LAUNCH_ARGUMENT_VALUES=true has no effect",
     ),
     mutant(
         "launch-arg-values-kept",

@@ -143,7 +143,6 @@ def test_foreign_sessions_listed_or_answered_are_never_archived_and_each_run_cou
     )
 
 
-@pytest.mark.xfail(strict=True, reason="launch-arg values are not redacted yet (issue 10, first bullet)")
 def test_canaries_in_launch_args_never_reach_s3_dynamodb_or_a_log_line(make_world: WorldFactory) -> None:
     """The secret audit (leaks) is what judges this: flag values are redacted by archiver.records."""
     judge(

@@ -111,6 +111,20 @@ def test_environment_values_are_kept_only_when_the_operator_opts_in() -> None:
     ] * 2
 
 
+def test_launch_argument_values_are_kept_only_when_the_operator_opts_in() -> None:
+    world = World()
+    world.gls.add_sessions(2)
+    world.run()
+    world.gls.add_sessions(2)
+    world.region_run(keep_launch_argument_values=True).run()
+    assert sorted(r["additional_launch_args"] for r in world.s3.objects().values()) == [
+        ["-fps", "60"],
+        ["-fps", "60"],
+        ["-fps", REDACTED],
+        ["-fps", REDACTED],
+    ]
+
+
 def test_s3_is_written_before_dynamodb_for_every_session() -> None:
     world = World()
     world.gls.add_sessions(30)
