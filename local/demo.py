@@ -32,7 +32,7 @@ TABLE, BUCKET, REGION = "gameliftstreams-archive", "gameliftstreams-archive-demo
 EXPORTS = "s3://studio-exports/gamelift/"  # the `export_locations` context value
 LIVE_SESSIONS = 6
 LOG_FILE = Path(".cache/demo/handler.log")
-COLUMNS = ("listed", "already_archived", "new", "archived", "failed", "skipped", "deferred")
+COLUMNS = ("listed", "already_archived", "new", "archived", "failed", "skipped", "foreign", "deferred")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
