@@ -17,6 +17,7 @@ from infra.archiver import Archiver
 from infra.config import ArchiverConfig
 from infra.events import ExportEvents
 from infra.monitoring import Monitoring
+from infra.protection import Protection
 from infra.storage import Storage
 
 DESCRIPTION = "Archives Amazon GameLift Streams stream sessions with exported files into S3 (Athena) and DynamoDB."
@@ -47,6 +48,17 @@ class ArchiverStack(Stack):
         )
         self.analytics = Analytics(self, "Analytics", config=config, storage=self.storage)
         self.monitoring = Monitoring(self, "Monitoring", config=config, archiver=self.archiver, events=self.events)
+        # Last: the Deny statements name every role they exempt, so those roles exist first.
+        self.protection = Protection(
+            self,
+            "Protection",
+            config=config,
+            archive_bucket=self.storage.archive_bucket,
+            results_bucket=self.analytics.results_bucket,
+            table=self.storage.table,
+            key_arn=self.storage.encryption_key.key_arn,
+            function_roles=[self.archiver.role, *([self.events.role] if self.events is not None else [])],
+        )
 
         outputs = {
             "LedgerTableName": (self.storage.table.table_name, "DynamoDB ledger of archived sessions"),

@@ -8,7 +8,6 @@ everything: it gets what the key policy grants the account root (delegation to I
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,10 +20,9 @@ from infra.config import load_config_from_mapping
 from infra.encryption import ADMINISTRATION_ACTIONS, BREAK_GLASS_ACTIONS, DATA_ACTIONS, ArchiveKey
 from infra.nag import PACK
 from tests.infra.conftest import ADMINS, EVENTS_VARIANT, READERS, SECURED, VARIANT, Built, build
+from tests.infra.policy_eval import ACCOUNT, REGION, ROOT, allows, concrete, listed
 from tests.infra.test_nag import _lint, nag_findings
 
-REGION, ACCOUNT, PARTITION = "us-east-2", "111122223333", "aws"
-ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 ANY_ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Administrator"  # AdministratorAccess, not named anywhere
 DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}"
 READER, ADMIN = READERS[0], ADMINS[0]
@@ -32,47 +30,16 @@ LOGS = f"service:logs.{REGION}.amazonaws.com"
 EVENTS = "service:events.amazonaws.com"
 
 
-PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": PARTITION}
-
-
-def _sub(text: str) -> str:
-    for name, filled in PSEUDO.items():
-        text = text.replace(f"${{{name}}}", filled)
-    return text
-
-
-def _intrinsic(name: str, argument: Any) -> Any:
-    if name == "Ref":
-        return PSEUDO[argument]
-    if name == "Fn::GetAtt":
-        assert argument[1] == "Arn", argument
-        return f"arn:aws:iam::{ACCOUNT}:role/{argument[0]}"
-    if name == "Fn::Join":
-        return argument[0].join(concrete(part) for part in argument[1])
-    assert name == "Fn::Sub", name
-    return _sub(argument)
-
-
-def concrete(value: Any) -> Any:
-    """A template fragment with the pseudo parameters filled in; `Fn::GetAtt <Role>.Arn` is `role/<logical id>`."""
-    if isinstance(value, list):
-        return [concrete(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Join", "Fn::Sub"):
-        ((name, argument),) = value.items()
-        return _intrinsic(name, argument)
-    return {key: concrete(item) for key, item in value.items()}
-
-
 def key_policy(built: Built) -> list[dict[str, Any]]:
-    """The archive key's policy statements, concrete."""
+    """The archive key's policy statements, concrete. A key policy here has no Deny: what it does not allow is
+    denied."""
     key = built.stack.storage.encryption_key
     assert isinstance(key, cdk.aws_kms.Key)
     logical = built.stack.resolve(key.key_arn)["Fn::GetAtt"][0]
     statements: list[dict[str, Any]] = concrete(built.json["Resources"][logical]["Properties"]["KeyPolicy"])[
         "Statement"
     ]
+    assert {statement["Effect"] for statement in statements} == {"Allow"}
     return statements
 
 
@@ -85,56 +52,6 @@ def logical_of(built: Built, construct: Any) -> str:
 
 def role_arn(built: Built, role: iam.IRole) -> str:
     return str(concrete(built.stack.resolve(role.role_arn)))
-
-
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _matches(statement: Mapping[str, Any], principal: str) -> bool:
-    named = statement["Principal"]
-    if principal.startswith("service:"):
-        return principal.removeprefix("service:") in _listed(named.get("Service", []))
-    aws = _listed(named.get("AWS", []))
-    # The account root delegates to IAM: any principal of the account whose IAM policy allows it (modelled: all).
-    return principal in aws or (ROOT in aws and f":{ACCOUNT}:" in principal)
-
-
-def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) -> bool:
-    if key not in context:
-        return False
-    actual, values = context[key], _listed(expected)
-    if operator in ("StringEquals", "ArnEquals"):
-        return actual in values
-    if operator in ("StringLike", "ArnLike"):
-        return any(fnmatch.fnmatchcase(actual, value) for value in values)
-    if operator == "Bool":
-        return actual.lower() in [value.lower() for value in values]
-    raise AssertionError(f"the evaluator does not know {operator}")
-
-
-def allows(
-    statements: list[dict[str, Any]], principal: str, action: str, *, service: str | None = None, **context: str
-) -> bool:
-    """Whether the key policy lets `principal` (an ARN, or 'service:<name>') make `action` through `service`
-    ('s3', ... or None: directly), with these other request context keys."""
-    request = dict(context)
-    if service is not None:
-        request["kms:ViaService"] = f"{service}.{REGION}.amazonaws.com"
-    if not principal.startswith("service:"):
-        request["aws:PrincipalArn"] = principal
-    for statement in statements:
-        assert statement["Effect"] == "Allow"  # the key policy has no Deny: what is not allowed is denied
-        if action not in _listed(statement["Action"]) or not _matches(statement, principal):
-            continue
-        conditions = statement.get("Condition", {})
-        if all(
-            _condition_holds(operator, key, expected, request)
-            for operator, keys in conditions.items()
-            for key, expected in keys.items()
-        ):
-            return True
-    return False
 
 
 SERVICES = (None, "s3", "dynamodb", "sqs", "athena", "glue", "logs")
@@ -179,7 +96,7 @@ def test_no_wildcard_and_no_kms_star_in_the_key_policy(policy: list[dict[str, An
     sids = [statement["Sid"] for statement in policy]
     assert len(sids) == len(set(sids))
     for statement in policy:
-        for action in _listed(statement["Action"]):
+        for action in listed(statement["Action"]):
             assert "*" not in action, statement["Sid"]
         assert statement["Resource"] == "*"  # in a key policy: this key
 
@@ -187,8 +104,8 @@ def test_no_wildcard_and_no_kms_star_in_the_key_policy(policy: list[dict[str, An
 def test_the_account_administers_the_key_but_cannot_use_it(policy: list[dict[str, Any]]) -> None:
     """CDK's default key policy gives the account kms:*; this one gives it no data action at all."""
     for statement in policy:
-        if ROOT in _listed(statement["Principal"].get("AWS", [])):
-            data = set(_listed(statement["Action"])) & DATA_ACTIONS
+        if ROOT in listed(statement["Principal"].get("AWS", [])):
+            data = set(listed(statement["Action"])) & DATA_ACTIONS
             assert data <= {"kms:CreateGrant"}, statement["Sid"]
             if data:  # DynamoDB's grant, asked for by the deployment, and only that
                 assert statement["Condition"] == {
@@ -241,9 +158,9 @@ def test_who_can_use_the_data_exactly(policy: list[dict[str, Any]], secured: Bui
         assert data_uses(policy, principal) == uses, principal
     named = set()
     for statement in policy:
-        if set(_listed(statement["Action"])) & (DATA_ACTIONS - {"kms:CreateGrant"}):
-            named |= set(_listed(statement["Principal"].get("AWS", [])))
-            named |= {f"service:{name}" for name in _listed(statement["Principal"].get("Service", []))}
+        if set(listed(statement["Action"])) & (DATA_ACTIONS - {"kms:CreateGrant"}):
+            named |= set(listed(statement["Principal"].get("AWS", [])))
+            named |= {f"service:{name}" for name in listed(statement["Principal"].get("Service", []))}
     assert named == {*expected, LOGS}  # and no one else is named for data use
 
 
@@ -334,10 +251,10 @@ def test_an_imported_key_is_used_through_identity_policies(events_variant: Built
         for name, role in roles.items():
             if stack.resolve(role.role_name) in policy["Properties"]["Roles"]:
                 for statement in concrete(policy["Properties"]["PolicyDocument"]["Statement"]):
-                    if _listed(statement["Action"])[0].startswith("kms:"):
+                    if listed(statement["Action"])[0].startswith("kms:"):
                         assert statement["Resource"] == key
                         (service,) = statement["Condition"]["StringEquals"]["kms:ViaService"]
-                        granted[name] |= {(action, service.split(".")[0]) for action in _listed(statement["Action"])}
+                        granted[name] |= {(action, service.split(".")[0]) for action in listed(statement["Action"])}
     assert granted == {
         "reconciler": {("kms:Decrypt", "s3"), ("kms:GenerateDataKey", "s3"), ("kms:Decrypt", "dynamodb")}
         | {("kms:Decrypt", "sqs"), ("kms:GenerateDataKey", "sqs")},
