@@ -10,6 +10,17 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+# checkov's title of each check reviewed here (test_checkov checks them against its report).
+TITLES: dict[str, str] = {
+    "CKV_AWS_18": "Ensure the S3 bucket has access logging enabled",
+    "CKV_AWS_21": "Ensure the S3 bucket has versioning enabled",
+    "CKV_AWS_115": "Ensure that AWS Lambda function is configured for function-level concurrent execution limit",
+    "CKV_AWS_116": "Ensure that AWS Lambda function is configured for a Dead Letter Queue(DLQ)",
+    "CKV_AWS_117": "Ensure that AWS Lambda function is configured inside a VPC",
+    "CKV_AWS_158": "Ensure that CloudWatch Log Group is encrypted by KMS",
+    "CKV_AWS_173": "Check encryption settings for Lambda environment variable",
+}
+
 
 class Finding(NamedTuple):
     check: str  # checkov's check ID, e.g. CKV_AWS_18
@@ -100,3 +111,13 @@ TO_FIX: dict[Finding, str] = {
         "leaves the old version for its retention period."
     ),
 }
+
+
+def markdown_table(entries: dict[Finding, str], last_column: str) -> str:
+    """The entries as the Markdown table docs/SECURITY.md shows (test_checkov checks that it does)."""
+    rows = [f"| Check | Resource (construct path) | {last_column} |", "|---|---|---|"]
+    for finding, text in sorted(
+        entries.items(), key=lambda entry: (int(entry[0].check.rsplit("_", 1)[1]), entry[0].path)
+    ):
+        rows.append(f"| `{finding.check}` {TITLES[finding.check]} | `{finding.path}` | {text} |")
+    return "\n".join(rows)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from aws_cdk import CfnElement
 
-from tests.infra.checkov_accepted import ACCEPTED, TO_FIX, Finding
+from tests.infra.checkov_accepted import ACCEPTED, TITLES, TO_FIX, Finding, markdown_table
 from tests.infra.conftest import ROOT, Built
 from tests.infra.test_nag import stack_named
 
@@ -210,3 +210,40 @@ def test_reviewed_entries_say_why() -> None:
     for finding, change in TO_FIX.items():
         assert change.startswith("infra/"), f"{finding}: name the file to change"
     assert not ACCEPTED.keys() & TO_FIX.keys()
+
+
+def test_reviewed_checks_have_checkovs_titles(scan: Scan) -> None:
+    titles = {failed["check_id"]: failed["check_name"] for failed in scan.report["results"]["failed_checks"]}
+    reviewed = {finding.check for finding in ACCEPTED.keys() | TO_FIX.keys()}
+    assert {check: TITLES[check] for check in reviewed} == {check: titles[check] for check in reviewed}
+
+
+# The security page (docs/security-checks.md until it is merged into docs/SECURITY.md): the file that holds the
+# marker is the one checked, and exactly one may.
+SECURITY_DOCS = (ROOT / "docs" / "SECURITY.md", ROOT / "docs" / "security-checks.md")
+
+
+def security_doc(marker: str) -> str:
+    """The text of the one security page that contains `marker`."""
+    holding = [path for path in SECURITY_DOCS if path.exists() and marker in path.read_text()]
+    assert len(holding) == 1, f"exactly one of {[str(p) for p in SECURITY_DOCS]} must contain {marker!r}"
+    return holding[0].read_text()
+
+
+def test_security_doc_shows_the_reviewed_findings() -> None:
+    text = security_doc("<!-- checkov-accepted -->")
+    assert markdown_table(ACCEPTED, "Why it is accepted") in text
+    assert markdown_table(TO_FIX, "The fix") in text
+
+
+def test_security_doc_names_only_tests_that_exist() -> None:
+    """Each `tests/...py::test_name` the page cites is a test of that file."""
+    text = security_doc("<!-- checkov-accepted -->")
+    cited = set(re.findall(r"(tests/[\w/]+\.py)::(test_\w+)", text))
+    assert len(cited) > 20
+    missing = sorted(
+        (path, name)
+        for path, name in cited
+        if not (ROOT / path).exists() or f"def {name}(" not in (ROOT / path).read_text()
+    )
+    assert missing == []

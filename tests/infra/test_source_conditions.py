@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.infra.test_checkov import security_doc
 from tests.infra.test_nag import STACKS, stack_named
 
 SOURCE_ACCOUNT = "aws:sourceaccount"  # condition keys are case-insensitive: kept lower-cased here
@@ -248,6 +249,19 @@ def test_every_exception_is_used_and_says_why(request: pytest.FixtureRequest) ->
         assert len(allowance.reason.split()) >= 25, place
         assert allowance.source.startswith("https://docs.aws.amazon.com/"), place
         assert allowance.required < BOTH or allowance.required == {LOGS_ARN}, place
+
+
+def exceptions_table() -> str:
+    """EXCEPTIONS as the Markdown table docs/SECURITY.md shows."""
+    rows = ["| Service principal | Where | Keys required instead | Why | AWS documentation |", "|---|---|---|---|---|"]
+    for (service, place), allowance in sorted(EXCEPTIONS.items()):
+        keys = ", ".join(f"`{key}`" for key in sorted(allowance.required)) or "none"
+        rows.append(f"| `{service}` | `{place}` | {keys} | {allowance.reason} | <{allowance.source}> |")
+    return "\n".join(rows)
+
+
+def test_security_doc_shows_the_exceptions() -> None:
+    assert exceptions_table() in security_doc("<!-- source-condition-exceptions -->")
 
 
 # The checker against grants it must refuse, and the shapes it must accept.
