@@ -14,6 +14,7 @@ from constructs import Construct
 
 from infra.analytics import Analytics
 from infra.archiver import Archiver
+from infra.backup import Backup
 from infra.config import ArchiverConfig
 from infra.events import ExportEvents
 from infra.monitoring import Monitoring
@@ -48,6 +49,7 @@ class ArchiverStack(Stack):
         )
         self.analytics = Analytics(self, "Analytics", config=config, storage=self.storage)
         self.monitoring = Monitoring(self, "Monitoring", config=config, archiver=self.archiver, events=self.events)
+        self.backup = Backup(self, "Backup", config=config, storage=self.storage) if config.backup_plan else None
         # Last: the Deny statements name every role they exempt, so those roles exist first.
         self.protection = Protection(
             self,
@@ -58,6 +60,7 @@ class ArchiverStack(Stack):
             table=self.storage.table,
             key_arn=self.storage.encryption_key.key_arn,
             function_roles=[self.archiver.role, *([self.events.role] if self.events is not None else [])],
+            backup_roles=[self.backup.role] if self.backup is not None else [],
         )
 
         outputs = {
@@ -84,5 +87,7 @@ class ArchiverStack(Stack):
                 ),
                 "ExportEventsRuleName": (self.events.rule.rule_name, "EventBridge rule matching export ZIPs"),
             }
+        if self.backup is not None:
+            outputs["BackupVaultName"] = (self.backup.vault.backup_vault_name, "AWS Backup vault of the archive")
         for output_id, (value, description) in outputs.items():
             CfnOutput(self, output_id, value=value, description=description)
