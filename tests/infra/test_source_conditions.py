@@ -42,6 +42,7 @@ class Allowance:
     required: frozenset[str]
     reason: str
     source: str  # the AWS documentation it rests on
+    sid: str | None = None  # when set, the exception holds for this statement only
 
 
 # Also permissions-source-function-arn.html, on lambda:SourceFunctionArn.
@@ -71,6 +72,7 @@ EXCEPTIONS: dict[tuple[str, str], Allowance] = {
         "them would drop every event. The statement allows only data-key use for SQS; what may send to the queue "
         "is bounded by the queue policy (this stack's rule only), and the key use cannot read S3 or DynamoDB data.",
         "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sqs-permissions",
+        sid="EventBridgeDeliversExportEventsToTheQueue",
     ),
     ("logs.${AWS::Region}.amazonaws.com", "AWS::KMS::Key KeyPolicy"): Allowance(
         frozenset({LOGS_ARN}),
@@ -204,6 +206,8 @@ def violations(template: dict[str, Any]) -> list[str]:
     found = []
     for grant in grants(template):
         allowance = EXCEPTIONS.get((grant.service, grant.place))
+        if allowance is not None and allowance.sid not in (None, grant.sid):
+            allowance = None
         required = BOTH if allowance is None else allowance.required
         for key in sorted(required):
             problem = _bound(grant, key, resources)
@@ -256,7 +260,8 @@ def exceptions_table() -> str:
     rows = ["| Service principal | Where | Keys required instead | Why | AWS documentation |", "|---|---|---|---|---|"]
     for (service, place), allowance in sorted(EXCEPTIONS.items()):
         keys = ", ".join(f"`{key}`" for key in sorted(allowance.required)) or "none"
-        rows.append(f"| `{service}` | `{place}` | {keys} | {allowance.reason} | <{allowance.source}> |")
+        where = f"`{place}`" + (f", statement `{allowance.sid}`" if allowance.sid else "")
+        rows.append(f"| `{service}` | {where} | {keys} | {allowance.reason} | <{allowance.source}> |")
     return "\n".join(rows)
 
 
@@ -319,6 +324,20 @@ REFUSED = {
     "a Lambda permission without SourceAccount": _permission(
         Principal="s3.amazonaws.com", Action="lambda:InvokeFunction", SourceArn=RULE_ARN
     ),
+    "an exception's service in another statement": {
+        "Resources": {
+            "Key": {
+                "Type": "AWS::KMS::Key",
+                "Properties": {
+                    "KeyPolicy": {
+                        "Statement": [
+                            {"Sid": "Other", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}}
+                        ]
+                    }
+                },
+            }
+        }
+    },
     "a Lambda permission without SourceArn": _permission(Principal="sns.amazonaws.com", SourceAccount=ACCOUNT),
 }
 ACCEPTED = {
