@@ -75,6 +75,11 @@ class ArchiverStack(Stack):
             "FunctionName": (self.archiver.function.function_name, "The archiver Lambda function"),
             "FailedRunsQueueUrl": (self.archiver.failure_queue.queue_url, "Failed invocations and schedules"),
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic of the archiver's alarms"),
+            "ArchiveKeyArn": (self.storage.encryption_key.key_arn, "KMS key of the records, ledger, results, logs"),
+            "AnalystPolicyArn": (
+                self.analytics.analyst_policy.policy.managed_policy_arn,
+                "Managed policy to attach to the reader_role_arns (docs/QUERY.md)",
+            ),
             "DashboardUrl": (self.monitoring.dashboard_url, "CloudWatch dashboard of the archiver"),
         }
         if self.events is not None:

@@ -699,6 +699,24 @@ def test_outputs(default: Built) -> None:
     assert "#dashboards/dashboard/" in str(outputs["DashboardUrl"]["Value"])
 
 
+def test_the_key_and_the_analyst_policy_are_outputs(default: Built, variant: Built) -> None:
+    """docs/QUERY.md names both: the key (its ${ArchiveKeyArn} placeholder) and the policy to attach."""
+    stack = default.stack
+    outputs = default.json["Outputs"]
+    key = outputs["ArchiveKeyArn"]["Value"]
+    assert key == stack.resolve(stack.storage.encryption_key.key_arn)
+    (logical, attribute) = key["Fn::GetAtt"]
+    assert (default.json["Resources"][logical]["Type"], attribute) == ("AWS::KMS::Key", "Arn")
+    default.template.has_resource_properties(
+        "AWS::KMS::Alias", {"AliasName": "alias/GameLiftStreamsSessionArchiver/archive", "TargetKeyId": key}
+    )
+    policy = stack.analytics.analyst_policy.policy
+    assert outputs["AnalystPolicyArn"]["Value"] == stack.resolve(policy.managed_policy_arn)
+    assert outputs["AnalystPolicyArn"]["Value"] == {"Ref": logical_id(default, "AWS::IAM::ManagedPolicy")}
+    # An imported key is output as the ARN it was given.
+    assert variant.json["Outputs"]["ArchiveKeyArn"]["Value"] == VARIANT["kms_key_arn"]
+
+
 def test_template_has_no_unexpected_resource_types(default: Built) -> None:
     """A new resource type is a review point (cost, IAM, nag), not an accident."""
     kinds = {resource["Type"] for resource in default.json["Resources"].values()}
