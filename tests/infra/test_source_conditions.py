@@ -58,6 +58,15 @@ EXCEPTIONS: dict[tuple[str, str], Allowance] = {
         "positive condition on a key the service does not send never matches, so it would stop every function.",
         LAMBDA_EXECUTION_ROLE,
     ),
+    ("backup.amazonaws.com", "AWS::IAM::Role AssumeRolePolicyDocument"): Allowance(
+        frozenset(),
+        "AWS Backup documents source conditions for the resource policies it is granted (aws:SourceArn naming a "
+        "backup vault, in the policy of an SNS topic it publishes to), not for the service role it assumes, whose "
+        "documented trust policy has no condition. It assumes the role for backup and restore jobs and, long "
+        "after, to manage the recovery points' lifecycle, so no one source ARN covers its uses; what binds the "
+        "role is that only a backup selection of this account can name it (iam:PassRole in this account).",
+        "https://docs.aws.amazon.com/aws-backup/latest/devguide/cross-service-confused-deputy-prevention.html",
+    ),
     ("events.amazonaws.com", "AWS::SQS::QueuePolicy PolicyDocument"): Allowance(
         frozenset({SOURCE_ARN}),
         "EventBridge documents aws:SourceArn (the rule's ARN) as the condition of the queue policy statement that "
