@@ -6,7 +6,9 @@ requirements-checkov.txt with hashes) and runs as a subprocess, once for all the
 `--skip-download` and BC_SKIP_MAPPING keep it from the Prisma Cloud API, CKV_SKIP_PACKAGE_UPDATE_CHECK from
 PyPI's version check (at import, in checkov.common.util.banner), and a Python audit hook installed before
 checkov starts records and refuses every name lookup and connection to anything but loopback, so a version that
-starts calling home fails this test instead of reaching the network.
+starts calling home fails this test instead of reaching the network. The hook sees what goes through Python's
+socket module (asyncio's connections too); a lookup made inside a C library (c-ares, through aiodns) is not seen,
+but the connection that would follow it is.
 """
 
 from __future__ import annotations
