@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,15 @@ def test_this_venv_runs_the_locked_versions() -> None:
         if importlib.metadata.version(name) != version
     }
     assert not moved, f"locked version, installed version: {moved}"
+
+
+@pytest.mark.network
+def test_make_lock_leaves_the_lock_as_it_is(tmp_path: Path) -> None:
+    """`make lock`'s command, on a copy of requirements.in and the lock, writes the same lock: it is what uv makes
+    of requirements.in (uv keeps the lock's pins where they still satisfy it; an edit of requirements.in without
+    `make lock` would change it). Needs the package registry."""
+    (tmp_path / "lambdas").mkdir()
+    for name in (SOURCE, LOCK):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    subprocess.run(compile_command(RUNTIME, ARCHITECTURE), cwd=tmp_path, capture_output=True, check=True)
+    assert (tmp_path / LOCK).read_text(encoding="utf-8") == (ROOT / LOCK).read_text(encoding="utf-8")
