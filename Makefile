@@ -106,7 +106,7 @@ analyst-policy: venv
 	$(PY) -m infra.access --write
 
 ## What `make test` leaves out: the slow tests (reliability at size, repeated kills, the memory bound) and the
-## one that needs the package registry (the real pip bundling of the Lambda asset).
+## ones that need the package registry (the real pip bundling of the Lambda asset, `make lock` leaving the lock as is).
 test-slow: venv
 	$(PY) -m pytest -q -m "slow or network"
 
