@@ -145,7 +145,10 @@ FORMS: dict[str, str] = {
         f"{OBJECT_LOCK_DAYS.form} (S3 Object Lock default retention in governance mode; 0: no Object Lock; "
         "needs data_removal_policy 'retain')"
     ),
-    "backup_plan": "one of " + ", ".join(BACKUP_PLANS) + " (an AWS Backup plan of the bucket and table; empty: none)",
+    "backup_plan": (
+        "one of " + ", ".join(BACKUP_PLANS) + " (an AWS Backup plan of the bucket and table; empty: none; "
+        "needs data_removal_policy 'retain')"
+    ),
 }
 
 
@@ -411,6 +414,13 @@ def load_config(get_context: Callable[[str], object]) -> ArchiverConfig:
         raise ConfigError(
             f"The context key 'object_lock_days' ({config.object_lock_days}) needs 'data_removal_policy' 'retain': "
             "objects under Object Lock cannot be emptied out of the bucket when the stack is destroyed. "
+            "Set them in cdk.json or with -c key=<value>."
+        )
+    if config.backup_plan and not config.retain_data:
+        raise ConfigError(
+            f"The context key 'backup_plan' ({config.backup_plan}) needs 'data_removal_policy' 'retain': with "
+            "'destroy' the archive key is deleted with the stack, which leaves every recovery point unreadable, "
+            "and CloudFormation cannot delete a vault that still holds recovery points. "
             "Set them in cdk.json or with -c key=<value>."
         )
     _check_quota(config)

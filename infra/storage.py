@@ -77,14 +77,18 @@ class Storage(Construct):
         grant_named_roles(self.key, config)
 
         # S3 server access logs can only be delivered to SSE-S3 buckets, so this one never uses the KMS key.
+        # Versioned: deleting or overwriting a log (to hide who read a record) leaves the old version, which
+        # expires with the rest of the logs.
         self.access_log_bucket = secure_bucket(
             self,
             "AccessLogBucket",
             config,
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
                     expiration=Duration.days(config.access_log_expiration_days),
+                    noncurrent_version_expiration=Duration.days(config.access_log_expiration_days),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],

@@ -69,6 +69,11 @@ def test_object_lock_needs_retained_data() -> None:
         load_config_from_mapping({"object_lock_days": 30, "data_removal_policy": "destroy"})
 
 
+def test_a_backup_plan_needs_retained_data() -> None:
+    with pytest.raises(ConfigError, match=r"'backup_plan' \(daily35\) needs 'data_removal_policy' 'retain'"):
+        load_config_from_mapping({"backup_plan": "daily35", "data_removal_policy": "destroy"})
+
+
 def test_a_removed_key_fails_instead_of_being_ignored() -> None:
     with pytest.raises(ConfigError, match=r"'noncurrent_version_expiration_days' is no longer read: records are"):
         load_config_from_mapping({"noncurrent_version_expiration_days": 90})
