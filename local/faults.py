@@ -89,6 +89,7 @@ class Decision:
     quota: bool = False
     killed_before: bool = False
     kill_after: tuple[int, ...] = ()
+    generation: int = 0  # FaultPlan's generation when decided: a cleared plan runs no "after" kill of before
 
     @property
     def logged_fault(self) -> str | None:
@@ -113,6 +114,7 @@ class FaultPlan:
         self._killer = killer or _sigkill
         self._rules: list[Rule] = []
         self._kills: list[KillRule] = []
+        self._generation = 0  # bumped by clear(): a response held past it (a "timeout") kills no one
         self._limits: dict[str, tuple[float, float]] = {}
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self.base_latency: dict[str, float] = {}
@@ -179,6 +181,7 @@ class FaultPlan:
             self._rules.clear()
             self._kills.clear()
             self.fired.clear()
+            self._generation += 1
             if limits:
                 self._limits.clear()
                 self._buckets.clear()
@@ -238,7 +241,14 @@ class FaultPlan:
             return decision
         for pid in kill_now:
             self._killer(pid)
-        return Decision(operation, region, fault="reset", killed_before=True, kill_after=tuple(kill_after))
+        return Decision(
+            operation,
+            region,
+            fault="reset",
+            killed_before=True,
+            kill_after=tuple(kill_after),
+            generation=self._generation,
+        )
 
     def _decide_locked(
         self, operation: str, region: str, has_next_token: bool, kill_after: tuple[int, ...]
@@ -246,7 +256,9 @@ class FaultPlan:
         delay = self.base_latency.get(operation, self.base_latency.get("*", 0.0))
         if self._over_quota(operation, region):
             self.fired[(operation, "quota")] += 1
-            return Decision(operation, region, "throttle", delay, quota=True, kill_after=kill_after)
+            return Decision(
+                operation, region, "throttle", delay, quota=True, kill_after=kill_after, generation=self._generation
+            )
         hold = 0.0
         for rule in self._rules:
             if not rule.applies(operation, region, has_next_token) or not self._fires(rule):
@@ -257,8 +269,17 @@ class FaultPlan:
             elif rule.kind == "timeout":
                 hold = max(hold, rule.seconds)
             else:
-                return Decision(operation, region, rule.kind, delay, hold, rule.fraction, kill_after=kill_after)
-        return Decision(operation, region, None, delay, hold, kill_after=kill_after)
+                return Decision(
+                    operation,
+                    region,
+                    rule.kind,
+                    delay,
+                    hold,
+                    rule.fraction,
+                    kill_after=kill_after,
+                    generation=self._generation,
+                )
+        return Decision(operation, region, None, delay, hold, kill_after=kill_after, generation=self._generation)
 
     def _fires(self, rule: Rule) -> bool:
         rule.matched += 1
@@ -290,10 +311,15 @@ class FaultPlan:
         return True
 
     def after_response(self, decision: Decision) -> None:
-        """Run the "after" kills of a request whose response has been flushed."""
-        if decision.kill_after:
-            with self._lock:
-                self.fired[(decision.operation, "kill")] += len(decision.kill_after)
+        """Run the "after" kills of a request whose response has been flushed, unless the plan was cleared
+        since it was decided: a response held past the end of its run (a "timeout" the client gave up on)
+        must not kill the worker while it runs the next invocation."""
+        if not decision.kill_after:
+            return
+        with self._lock:
+            if decision.generation != self._generation:
+                return
+            self.fired[(decision.operation, "kill")] += len(decision.kill_after)
         for pid in decision.kill_after:
             self._killer(pid)
 

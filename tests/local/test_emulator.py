@@ -640,6 +640,23 @@ def test_kill_hook_without_http() -> None:
     assert third.killed_before and third.fault == "reset" and killed == [4242, 4343]
 
 
+def test_an_after_kill_whose_response_outlives_the_plan_kills_no_one() -> None:
+    """A response held past its run (a "timeout" the client gave up on) is flushed after the plan was cleared
+    for the next run: its "after" kill must not kill the worker in that next run."""
+    killed: list[int] = []
+    plan = FaultPlan(killer=killed.append)
+    plan.kill(4242, "PutItem", when="after")
+    held = plan.decide("PutItem", REGION)
+    assert held.kill_after == (4242,)
+    plan.clear()  # the run ended; the next one starts with a clean plan
+    plan.after_response(held)
+    assert killed == [] and plan.fired[("PutItem", "kill")] == 0
+    plan.kill(4242, "PutItem", when="after")  # armed again: a response decided now still kills
+    current = plan.decide("PutItem", REGION)
+    plan.after_response(current)
+    assert killed == [4242]
+
+
 def test_now_is_not_used_for_seeded_timestamps() -> None:
     session = GameLiftStreamsEmulator(seed=1).seed_sessions(1)[0]
     assert session["CreatedAt"] < datetime(2026, 11, 27, 18, 4, 5, tzinfo=UTC)

@@ -25,6 +25,15 @@ def test_random_sequences_many(make_world: WorldFactory) -> None:
     assert sum(r.kills for r in results) > 0
 
 
+def test_a_kill_after_a_held_write_does_not_outlive_its_run(make_world: WorldFactory) -> None:
+    """Found by `make reliability`: the PutItem is held past the client's timeout, the retry succeeds and the run
+    ends; the held response, flushed later, must not SIGKILL the worker during the final clean run."""
+    world = make_world(settings={"READ_TIMEOUT_SECONDS": "1"})
+    result = run_sequence(world, [("fault", "PutItem", "timeout", 1), ("kill", "PutItem", 1, "after")])
+    assert result.ok, (result.audit.describe(), result.violations)
+    assert result.runs == 2 and result.faults >= 1
+
+
 def test_a_fixed_long_sequence_with_every_kind_of_step(make_world: WorldFactory) -> None:
     steps = [
         ("new", 20),
