@@ -225,6 +225,13 @@ def test_central_directory_pointing_outside_is_malformed(kwargs: dict[str, Any])
             list(directory.entries())
 
 
+def test_central_directory_overlapping_the_end_record_is_refused_before_reading() -> None:
+    counting = CountingReader(MemoryReader(craft([stored(STATS, b"timestamp\n")], cd_size_delta=5)))
+    with pytest.raises(ZipMalformed, match="central directory outside the file"):
+        read_central_directory(counting)
+    assert counting.requests == 1
+
+
 def test_member_offset_outside_is_malformed() -> None:
     for delta in (10_000_000, 3):
         data = craft([deflated(STATS, b"timestamp\n", offset_delta=delta)])
@@ -315,6 +322,21 @@ def test_stored_member_larger_than_the_cap_is_truncated() -> None:
     assert stream.truncated
 
 
+def test_the_cap_is_exact_at_every_boundary() -> None:
+    content = b"0123456789abcdefghij"
+    for cap in range(1, 22):
+        for chunk in (1, 3, 10, cap - 1, cap, cap + 1, 64):
+            limits = ZipLimits(max_inflated_bytes=cap, chunk_size=max(1, chunk))
+            for member in (stored(STATS, content), deflated(STATS, content)):
+                directory = read_central_directory(MemoryReader(craft([member])), limits)
+                entry = directory.find(STATS)
+                assert entry is not None
+                stream = open_member(directory, entry, limits)
+                assert b"".join(stream) == content[:cap], (cap, chunk, member.method)
+                assert stream.truncated == (cap < len(content))
+                assert stream.complete == (cap >= len(content))
+
+
 def test_compressed_bytes_capped_for_deflate_that_yields_nothing() -> None:
     # Empty stored deflate blocks (5 bytes each, no output) forever: the compressed cap stops the reading.
     empty_blocks = b"\x00\x00\x00\xff\xff" * 500_000
@@ -329,8 +351,9 @@ def test_compressed_bytes_capped_for_deflate_that_yields_nothing() -> None:
 
 
 def test_encrypted_and_other_methods_are_unsupported() -> None:
-    with pytest.raises(ZipUnsupported, match="encrypted"):
-        read_all(craft([stored(STATS, b"timestamp\n", flags=0x0801)]), STATS)
+    for flags, local_flags in ((0x0801, None), (0x0801, 0x0800), (0x0800, 0x0801), (0x0840, 0x0800)):
+        with pytest.raises(ZipUnsupported, match="encrypted"):
+            read_all(craft([stored(STATS, b"timestamp\n", flags=flags, local_flags=local_flags)]), STATS)
     with pytest.raises(ZipUnsupported, match="method 12"):
         read_all(zips.zipfile_zip([(STATS, b"timestamp\n" * 10)], method=zipfile.ZIP_BZIP2), STATS)
     with pytest.raises(ZipUnsupported, match="method 14"):

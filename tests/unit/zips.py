@@ -48,11 +48,11 @@ def deflate(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def deflated_zeros(size: int, piece: int = 1 << 20) -> bytes:
-    """Raw deflate of `size` zero bytes, built piece by piece (a 1 GB bomb compresses to about 1 MB)."""
+def deflated_zeros(size: int, piece: int = 1 << 20, prefix: bytes = b"") -> bytes:
+    """Raw deflate of `prefix` then `size` zero bytes, built piece by piece (1 GB of zeros deflates to ~1 MB)."""
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     zeros = bytes(piece)
-    out = []
+    out = [packer.compress(prefix)]
     for start in range(0, size, piece):
         out.append(packer.compress(zeros[: min(piece, size - start)]))
     out.append(packer.flush())
@@ -79,6 +79,7 @@ class CraftMember:
     usize: int | None = None
     csize: int | None = None
     flags: int = 0x0800  # UTF-8 names
+    local_flags: int | None = None  # None: the same as `flags`
     local_signature: int = 0x04034B50
     local_name: bytes | None = None
     local_method: int | None = None
@@ -130,7 +131,7 @@ def craft(
             "<IHHHHHIIIHH",
             member.local_signature,
             45 if member.zip64 else 20,
-            member.flags,
+            member.flags if member.local_flags is None else member.local_flags,
             local_method,
             0,
             0x21,
