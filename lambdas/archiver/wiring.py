@@ -8,6 +8,7 @@ call (a bad environment) is not cached: every invocation raises the same ConfigE
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,21 @@ from archiver.ratelimit import TokenBucket
 from archiver.sessions import SessionSource
 from archiver.settings import Settings, load_settings
 from archiver.store import RecordStore
+
+# The SDK's loggers write whole response bodies (SignalRequest, SignalResponse, RoleArn, environment and launch
+# argument values) and the signed request's headers (the session token) at DEBUG, and Lambda sets the root logger
+# to DEBUG when the function's application log level is DEBUG (JSON log format). They stay at WARNING, whatever
+# the root logger's level: the function's own DEBUG lines (POWERTOOLS_LOG_LEVEL) never carry a secret.
+SDK_LOGGERS = ("boto3", "botocore", "s3transfer", "urllib3")
+
+
+def quiet_sdk_loggers() -> None:
+    """Keep the SDK's loggers at WARNING (run at import: before any client exists)."""
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+quiet_sdk_loggers()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from datetime import UTC
@@ -10,6 +11,7 @@ from datetime import UTC
 import boto3
 import pytest
 
+from archiver import wiring
 from archiver.records import REDACTED, athena_timestamp, object_key, parse_session_arn
 from local.httpserver import CallRecord
 from local.lambda_context import SCHEDULED_EVENT
@@ -178,6 +180,37 @@ def test_secrets_never_reach_s3_dynamodb_or_logs(
     for canary in canaries.values():
         assert canary not in stored
         assert canary not in printed
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name}: {record.getMessage()}")
+
+
+def test_a_root_logger_at_debug_hears_no_secret_from_the_sdk(archive: Archive) -> None:
+    """Lambda sets the root logger to DEBUG when the function's log level is DEBUG (JSON log format): botocore
+    would then log every response body and the signed headers. archiver.wiring keeps the SDK's loggers quiet."""
+    secret = "CANARY-ROOT-DEBUG-71c2"
+    archive.emulator.add_session(SignalRequest=secret, AdditionalLaunchArgs=["-token", secret])
+    collect, root = _Collect(), logging.getLogger()
+    level = root.level
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    try:
+        cold_start()
+        assert archive.run()["total"]["archived"] == 1  # the SDK made every call of a run
+        logging.getLogger("probe").debug("probe")  # and the root handler hears DEBUG lines
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(level)
+    text = "\n".join(collect.lines)
+    assert "probe: probe" in collect.lines  # a DEBUG line reached the root handler: the check is not vacuous
+    assert secret not in text and "x-amz-security-token" not in text.lower()
+    assert not [line for line in collect.lines if line.startswith(wiring.SDK_LOGGERS)]
 
 
 def test_summary_is_logged_and_emitted_as_emf_metrics(archive: Archive, logs: pytest.CaptureFixture[str]) -> None:
