@@ -85,9 +85,28 @@ STATS_TABLE_COLUMNS: Final[tuple[Column, ...]] = (
 )
 _NUMERIC: Final = tuple(column.name for column in STATS_COLUMNS if column.name != TIMESTAMP)
 _DOCUMENTED: Final = frozenset(column.name for column in STATS_COLUMNS)
+_NUMERIC_SET: Final = frozenset(_NUMERIC)
+_EMPTY_ROW: Final[Mapping[str, object]] = dict.fromkeys((column.name for column in STATS_COLUMNS), None)
+_JSON: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # ensure_ascii: the lines are ASCII
+_BATCH: Final = 1000  # rows per gzip write
 
 STATS_STATUSES: Final = ("stored", "truncated", "absent", "bad_header", "unsupported", "malformed", "too_large")
 ROW_STATUSES: Final = frozenset({"stored", "truncated"})
+
+STATS_SUMMARY_COLUMNS: Final[tuple[Column, ...]] = (
+    Column(
+        "status", "string", "What happened to the stats: " + ", ".join(STATS_STATUSES) + " (docs: archiver.perfstats)."
+    ),
+    Column("rows", "bigint", "Rows in the stats object (0 unless the status is stored or truncated)."),
+    Column("bad_values", "bigint", "Values that were not finite decimal numbers, stored as null."),
+    Column("bad_timestamps", "bigint", "Rows whose timestamp was missing or not ISO 8601, kept with a null timestamp."),
+    Column("ragged_rows", "bigint", "Rows with more or fewer fields than the header, kept with what maps."),
+    Column("bad_lines", "bigint", "Lines skipped: not CSV, or longer than the line cap."),
+    Column("ignored_columns", "bigint", "Undocumented columns beyond the cap of the extra map, not kept."),
+    Column("missing_columns", "array<string>", "Documented columns the CSV's header lacks (null in every row)."),
+    Column("extra_columns", "array<string>", "Undocumented columns of the CSV's header, kept in the extra map."),
+    Column("reason", "string", "Why the stats are not stored, or what cap truncated them (fixed text)."),
+)
 
 _NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
@@ -117,8 +136,8 @@ class StatsSummary:
         return self.status in ROW_STATUSES
 
     def to_record(self) -> dict[str, object]:
-        """JSON-able, for the session's record."""
-        return {
+        """JSON-able, keyed and ordered by STATS_SUMMARY_COLUMNS (for the session's record)."""
+        values: dict[str, object] = {
             "status": self.status,
             "rows": self.rows,
             "bad_values": self.bad_values,
@@ -130,6 +149,7 @@ class StatsSummary:
             "extra_columns": list(self.extra_columns),
             "reason": self.reason,
         }
+        return {column.name: values[column.name] for column in STATS_SUMMARY_COLUMNS}
 
 
 def _number(text: str) -> float | None:
@@ -206,6 +226,7 @@ class StatsParser:
         self.missing_columns: tuple[str, ...] = ()
         self.extra_columns: tuple[str, ...] = ()
         self._columns: list[str | None] = []  # per CSV field: its documented or extra name, None to ignore
+        self._timestamp_index = 0
 
     def lines(self, chunks: Iterable[bytes], *, cut: Callable[[], bool] = lambda: False) -> Iterator[str]:
         """Decode and split bytes into lines (BOM dropped, LF or CRLF); when `cut()` is true at the end, the
@@ -249,30 +270,31 @@ class StatsParser:
                 self.ignored_columns += 1
                 self._columns.append(None)
         self.missing_columns = tuple(column.name for column in STATS_COLUMNS if column.name not in lowered)
+        self._timestamp_index = lowered.index(TIMESTAMP)
         self.extra_columns = tuple(extras)
         return True
 
     def _row(self, fields: list[str]) -> dict[str, object]:
         if len(fields) != len(self._columns):
             self.ragged_rows += 1
-        row: dict[str, object] = dict.fromkeys((column.name for column in STATS_COLUMNS), None)
+        row: dict[str, object] = dict(_EMPTY_ROW)
         extra: dict[str, str] = {}
         for name, value in zip(self._columns, fields, strict=False):
             if name is None:
                 continue
-            if name == TIMESTAMP:
-                try:
-                    row[TIMESTAMP] = _timestamp(value)
-                except ValueError:
-                    self.bad_timestamps += 1
-            elif name in _DOCUMENTED:
+            if name in _NUMERIC_SET:
                 try:
                     row[name] = _number(value)
                 except ValueError:
                     self.bad_values += 1
+            elif name == TIMESTAMP:
+                try:
+                    row[TIMESTAMP] = _timestamp(value)
+                except ValueError:
+                    self.bad_timestamps += 1
             else:
                 extra[name] = value
-        if self._columns.index(TIMESTAMP) >= len(fields):
+        if self._timestamp_index >= len(fields):
             self.bad_timestamps += 1  # a short row without its timestamp field
         row[EXTRA] = extra
         return row
@@ -335,11 +357,16 @@ def write_rows(rows: Iterable[Mapping[str, object]], out: IO[bytes], *, session_
     upload of a session's stats object is byte-identical.
     """
     count = 0
+    batch: list[str] = []
     with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0, filename="") as packed:
         for row in rows:
-            line = json.dumps({"session_arn": session_arn, **row}, separators=(",", ":"), allow_nan=False)
-            packed.write(line.encode("ascii") + b"\n")
+            batch.append(_JSON.encode({"session_arn": session_arn, **row}))
             count += 1
+            if len(batch) >= _BATCH:
+                packed.write(("\n".join(batch) + "\n").encode("ascii"))
+                batch = []
+        if batch:
+            packed.write(("\n".join(batch) + "\n").encode("ascii"))
     return count
 
 

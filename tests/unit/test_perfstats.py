@@ -21,6 +21,7 @@ from archiver.perfstats import (
     ROW_STATUSES,
     STATS_COLUMNS,
     STATS_STATUSES,
+    STATS_SUMMARY_COLUMNS,
     STATS_TABLE_COLUMNS,
     StatsParser,
     StatsResult,
@@ -56,7 +57,7 @@ def test_the_documented_columns_and_types() -> None:
     assert {column.athena_type for column in STATS_COLUMNS[1:]} == {"double"}
     assert [column.name for column in STATS_TABLE_COLUMNS] == ["session_arn", *export_zip.PERF_STATS_COLUMNS, "extra"]
     assert STATS_TABLE_COLUMNS[-1].athena_type == "map<string,string>"
-    for column in (*STATS_TABLE_COLUMNS, *MANIFEST_COLUMNS):
+    for column in (*STATS_TABLE_COLUMNS, *MANIFEST_COLUMNS, *STATS_SUMMARY_COLUMNS):
         assert column.description and len(column.description) <= 255  # a Glue comment
     assert set(ROW_STATUSES) <= set(STATS_STATUSES)
 
@@ -403,3 +404,41 @@ def test_a_bomb_member_is_truncated_not_inflated() -> None:
     assert result.summary.rows == 0
     assert result.summary.bad_lines == 1  # the zeros: one endless line, dropped as soon as it is too long
     assert result.bytes_read < 100_000
+
+
+def test_summary_record_follows_its_columns() -> None:
+    record = StatsSummary(status="stored", rows=3, missing_columns=("app_mem_mb",)).to_record()
+    assert list(record) == [column.name for column in STATS_SUMMARY_COLUMNS]
+    assert record["rows"] == 3
+    assert record["missing_columns"] == ["app_mem_mb"]
+    json.dumps(record)
+
+
+EMULATOR_ZIP = export_zip.export_zip(
+    {
+        "Arn": ARN,
+        "StreamingStartedAt": datetime(2026, 3, 1, tzinfo=UTC),
+        "StreamingEndedAt": datetime(2026, 3, 1, 0, 2, tzinfo=UTC),
+        "AdditionalLaunchArgs": ["-map", "x"],
+    },
+    seed=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)), min_size=1, max_size=8),
+    st.integers(min_value=0, max_value=3),
+)
+def test_mutated_export_zips_never_raise(flips: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(EMULATOR_ZIP)
+    for position, value in flips:
+        data[position % len(data)] = value
+    data = data[: len(data) - cut * 7]
+    result, packed = run(bytes(data), limits=ZipLimits(max_inflated_bytes=1 << 16, chunk_size=4096), max_rows=50)
+    assert result.summary.status in STATS_STATUSES
+    assert result.bytes_read <= len(data)
+    if result.summary.has_rows_object:
+        assert len(objects(packed)) == result.summary.rows <= 50
+    else:
+        assert result.summary.rows == 0
