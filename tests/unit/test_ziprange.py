@@ -493,3 +493,39 @@ def test_mutated_zips_raise_only_typed_errors(zip64: bool, flips: list[tuple[int
     data = data[: len(data) - cut % 40] if cut % 3 == 0 else data
     counting = exercise(bytes(data))
     assert counting.bytes_read <= len(data)
+
+
+class Unseekable(io.RawIOBase):
+    """A write-only stream: zipfile then writes data descriptors (flag bit 3) after each member's data."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        self.data += b
+        return len(b)
+
+
+def test_streamed_zip_with_data_descriptors() -> None:
+    sink = Unseekable()
+    text = zips.csv_text(25).encode()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("application/a.txt", b"a" * 500)
+        with archive.open(STATS, "w") as member:
+            member.write(text)
+    data = bytes(sink.data)
+    entry = read_central_directory(MemoryReader(data)).find(STATS)
+    assert entry is not None and entry.flags & 0x08  # sizes only in the directory and the descriptor
+    assert read_all(data, STATS) == text
+
+
+def test_an_empty_zip() -> None:
+    data = zips.zipfile_zip([])
+    assert len(data) == 22
+    directory = read_central_directory(MemoryReader(data))
+    manifest = build_manifest(directory)
+    assert (manifest.member_count, manifest.top_level_folders, manifest.perf_stats_present) == (0, (), False)
+    assert directory.find(STATS) is None
