@@ -32,13 +32,16 @@ from constructs import Construct
 
 from infra.config import ArchiverConfig
 from infra.encryption import deployment_role_arn
+from infra.storage import removal_policy
 
 # Changes of the archive bucket's settings that would let records expire, be erased or be read elsewhere: only
 # the deployment (a stack update) and the break-glass roles. PutEncryptionConfiguration: another default key
 # (an attacker's) would hold every new record to ransom. PutBucketOwnershipControls: the gate of ACLs; while
 # the bucket is BucketOwnerEnforced (which this protects), ACLs are disabled and grant nothing, so PutBucketAcl
 # and PutObjectAcl are not listed (they cannot change access). PutReplicationConfiguration: a replication rule
-# copies every new record to another bucket, possibly another account's.
+# copies every new record to another bucket, possibly another account's. PutBucketLogging: turning the access
+# logs off (or elsewhere) hides who read or tried to erase a record. PutBucketPublicAccessBlock: the gate of a
+# public grant (the policy itself is guarded too, but nothing public may ever be one call away).
 BUCKET_SETTING_ACTIONS = (
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
@@ -48,15 +51,22 @@ BUCKET_SETTING_ACTIONS = (
     "s3:PutEncryptionConfiguration",
     "s3:PutBucketOwnershipControls",
     "s3:PutReplicationConfiguration",
+    "s3:PutBucketLogging",
+    "s3:PutBucketPublicAccessBlock",
 )
 # Erasing or hiding a record: a delete marker (DeleteObject, ReplicateDelete), removing a version, removing a
-# version under Object Lock governance retention (BypassGovernanceRetention). Only the break-glass roles (and,
-# with `destroy`, the bucket-emptying custom resource).
+# version under Object Lock governance retention (BypassGovernanceRetention), and changing a version's lock:
+# PutObjectRetention (shortening a governance retention with the bypass, or a compliance lock of years that no
+# one can lift: the stack's settings, not a caller's, decide how long a record is locked) and PutObjectLegalHold.
+# Only the break-glass roles (and, with `destroy`, the bucket-emptying custom resource). The functions' puts need
+# neither: S3 applies the bucket's default retention to a put that names none, and they name none.
 RECORD_ERASE_ACTIONS = (
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
     "s3:ReplicateDelete",
     "s3:BypassGovernanceRetention",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
 )
 # Writing objects (a new version of a record is a rewrite): the functions (write-once) and the break-glass roles.
 RECORD_WRITE_ACTIONS = ("s3:PutObject", "s3:ReplicateObject")
@@ -177,6 +187,15 @@ def archive_statements(
             {"Null": {"s3:if-none-match": "true"}},
             except_for(p.admins),
         ),
+        # ... and the header must be `*` (any object): If-None-Match with an ETag would overwrite any record
+        # whose ETag differs. StringNotEquals also holds when the key is absent (the statement above, again).
+        deny(
+            "RecordsAreWriteOnceIfNoneMatchIsStar",
+            put,
+            objects,
+            {"StringNotEquals": {"s3:if-none-match": "*"}},
+            except_for(p.admins),
+        ),
         deny(
             "OnlyNamedRolesReadRecords",
             RECORD_READ_ACTIONS,
@@ -196,6 +215,20 @@ def archive_statements(
             objects,
             {"Null": {"s3:x-amz-server-side-encryption": "false"}},
             {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+        ),
+        # `aws:kms` without a key ID: S3 would use the AWS managed key aws/s3, whose policy lets every principal of
+        # the account decrypt through S3, not the archive key's named readers. A put without any encryption
+        # header (the functions') gets the bucket's default, the archive key.
+        deny(
+            "NoAwsManagedKey",
+            put,
+            objects,
+            {
+                "Null": {
+                    "s3:x-amz-server-side-encryption": "false",
+                    "s3:x-amz-server-side-encryption-aws-kms-key-id": "true",
+                }
+            },
         ),
         deny(
             "NoKeyButTheArchiveKey",
@@ -274,5 +307,10 @@ class Protection(Construct):
             archive_bucket.add_to_resource_policy(statement)
         for statement in results_statements(self.principals, results_bucket.arn_for_objects("*")):
             results_bucket.add_to_resource_policy(statement)
+        # The policies follow their buckets: a kept bucket keeps its Deny statements (without this, `cdk destroy`
+        # deletes the policy of a retained bucket and every Deny with it).
+        for bucket in (archive_bucket, results_bucket):
+            assert bucket.policy is not None, "add_to_resource_policy creates the bucket's policy"
+            bucket.policy.apply_removal_policy(removal_policy(config))
         for statement in ledger_statements(self.principals):
             table.add_to_resource_policy(statement)

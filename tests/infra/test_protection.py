@@ -34,8 +34,16 @@ FORBIDDEN_SETTINGS = (
     "s3:DeleteBucketPolicy",
     "s3:PutEncryptionConfiguration",
     "s3:PutBucketOwnershipControls",
+    "s3:PutBucketLogging",
+    "s3:PutBucketPublicAccessBlock",
 )
-FORBIDDEN_ERASES = ("s3:DeleteObjectVersion", "s3:DeleteObject", "s3:BypassGovernanceRetention")
+FORBIDDEN_ERASES = (
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObject",
+    "s3:BypassGovernanceRetention",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+)
 CONDITIONAL = {"s3:if-none-match": "*"}
 
 
@@ -134,12 +142,16 @@ def test_records_are_written_once_by_the_functions_only(archive: Archive) -> Non
     for function in archive.functions:
         assert not archive.denies(function, "s3:PutObject", **CONDITIONAL)
         assert archive.denies(function, "s3:PutObject")  # an overwrite: no If-None-Match
+        # If-None-Match with an ETag overwrites every record whose ETag differs: only `*` is write-once.
+        for etag in ('"d41d8cd98f00b204e9800998ecf8427e"', "**", ""):
+            assert archive.denies(function, "s3:PutObject", **{"s3:if-none-match": etag}), etag
         # CopyObject and UploadPart carry no If-None-Match: refused too (records are one small put each).
     for principal in (ANY_ADMIN, READER, DEPLOYER, S3_SERVICE):
         assert archive.denies(principal, "s3:PutObject", **CONDITIONAL), principal
         assert archive.denies(principal, "s3:ReplicateObject"), principal
     # The break-glass roles restore a version by copying it over its key.
     assert not archive.denies(ADMIN, "s3:PutObject")
+    assert not archive.denies(ADMIN, "s3:PutObject", **{"s3:if-none-match": '"an-etag"'})
 
 
 def test_no_record_is_encrypted_with_another_key(archive: Archive) -> None:
@@ -150,6 +162,8 @@ def test_no_record_is_encrypted_with_another_key(archive: Archive) -> None:
         {"s3:x-amz-server-side-encryption-aws-kms-key-id": other_key},
         {"s3:x-amz-server-side-encryption": "AES256"},
         {"s3:x-amz-server-side-encryption": "aws:kms:dsse"},
+        # aws:kms without a key ID: S3 would use the AWS managed key aws/s3, which the account's principals read.
+        {"s3:x-amz-server-side-encryption": "aws:kms"},
     ]
     for headers in ransom:
         for principal in (*archive.functions, ADMIN):  # no exemption, not even the break-glass roles
@@ -158,6 +172,34 @@ def test_no_record_is_encrypted_with_another_key(archive: Archive) -> None:
     for principal in archive.functions:
         assert not archive.denies(principal, "s3:PutObject", **CONDITIONAL, **own)
         assert not archive.denies(principal, "s3:PutObject", **CONDITIONAL)  # the bucket's default: the key
+
+
+def test_no_one_but_break_glass_changes_a_records_lock(archive: Archive) -> None:
+    """A retention (a shortened governance lock, or a compliance lock of years) or a legal hold on a version is the
+    break-glass roles' only; the functions' puts name no lock (the bucket's default applies) and still pass."""
+    for action in ("s3:PutObjectRetention", "s3:PutObjectLegalHold"):
+        for principal in (ANY_ADMIN, ROOT, READER, DEPLOYER, *archive.functions):
+            assert archive.denies(principal, action), (principal, action)
+        assert not archive.denies(ADMIN, action)
+    for function in archive.functions:
+        assert not archive.denies(function, "s3:PutObject", **CONDITIONAL)
+
+
+@pytest.mark.parametrize("fixture", ["default", "secured", "variant", "events_variant"])
+def test_the_bucket_policies_follow_their_buckets(fixture: str, request: pytest.FixtureRequest) -> None:
+    """With `retain` the archive and results buckets' policies are kept with the buckets (a kept bucket without
+    its policy would have lost every Deny); with `destroy` they go with the stack, like the buckets."""
+    built: Built = request.getfixturevalue(fixture)
+    expected = "Retain" if built.stack.config.retain_data else "Delete"
+    resources = built.json["Resources"]
+    for bucket in (built.stack.storage.archive_bucket, built.stack.analytics.results_bucket):
+        assert bucket.policy is not None
+        policy = resources[_logical(built, bucket.policy)]
+        assert policy["Type"] == "AWS::S3::BucketPolicy"
+        assert policy["Properties"]["Bucket"] == {"Ref": _logical(built, bucket)}
+        assert policy["DeletionPolicy"] == expected, fixture
+        assert policy["UpdateReplacePolicy"] == expected, fixture
+        assert resources[_logical(built, bucket)]["DeletionPolicy"] == expected  # the same fate as the bucket
 
 
 def test_only_named_roles_read_records(archive: Archive) -> None:
