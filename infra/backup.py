@@ -5,8 +5,9 @@ a backup survives what they cannot (the bucket's deletion by a holder of the bre
 key policy change that makes the records unreadable is not one of them: the vault uses the same key). The plan
 is one of AWS Backup's presets (`aws_backup.BackupPlan`'s factory methods, config.BACKUP_PLANS). The vault is
 encrypted with the archive key and its access policy denies deleting a recovery point or shortening its
-lifecycle to everyone but the break-glass roles, and changing the vault's policy or deleting it to everyone but
-them and the deployment. S3 backups need versioning, which the archive bucket has.
+lifecycle, restoring or copying one, to everyone but the break-glass roles, and changing the vault's policy or
+deleting it to everyone but them and the deployment. The backup role may use no KMS key but the archive key.
+S3 backups need versioning, which the archive bucket has.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ PRESETS: dict[str, Callable[[Construct, str, backup.IBackupVault], backup.Backup
 # BackupSelection does not add. Restores are not granted: a break-glass role restores, with a role it passes.
 MANAGED_POLICIES = ("service-role/AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForS3Backup")
 RECOVERY_POINT_ERASE_ACTIONS = ("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle")
+# Taking a recovery point's data out of the vault: a restore (into a resource its caller chooses) or a copy into
+# another vault (perhaps another account's, encrypted with another key). Each is authorized on the recovery point
+# or the vault, so the vault's access policy governs it: only the break-glass roles.
+RECOVERY_POINT_COPY_ACTIONS = ("backup:StartRestoreJob", "backup:StartCopyJob", "backup:CopyFromBackupVault")
 VAULT_SETTING_ACTIONS = (
     "backup:DeleteBackupVault",
     "backup:PutBackupVaultAccessPolicy",
@@ -83,6 +88,14 @@ class Backup(Construct):
         )
         self.vault.add_to_access_policy(
             deny(
+                "OnlyBreakGlassRestoresOrCopies",
+                RECOVERY_POINT_COPY_ACTIONS,
+                ["*"],
+                except_for(config.admin_role_arns),
+            )
+        )
+        self.vault.add_to_access_policy(
+            deny(
                 "OnlyDeploymentAndBreakGlassChangeTheVault",
                 VAULT_SETTING_ACTIONS,
                 ["*"],
@@ -97,6 +110,17 @@ class Backup(Construct):
             assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
             description="AWS Backup: backs up the GameLift Streams session archive (bucket and ledger).",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(name) for name in MANAGED_POLICIES],
+        )
+        # Anyone allowed iam:PassRole on this role could name it in a StartBackupJob of their own, into a vault of
+        # their own: it may use no key but the archive key (the records', the ledger's and the vault's), so a
+        # backup it makes can only be encrypted with, and read by, the archive key's principals.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="NoKeyButTheArchiveKey",
+                effect=iam.Effect.DENY,
+                actions=["kms:*"],
+                not_resources=[storage.encryption_key.key_arn],
+            )
         )
         self.selection = self.plan.add_selection(
             "Selection",

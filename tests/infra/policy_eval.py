@@ -128,8 +128,12 @@ def _action_matches(statement: Mapping[str, Any], action: str) -> bool:
 
 
 def _resource_matches(statement: Mapping[str, Any], resource: str | None) -> bool:
-    patterns = listed(statement.get("Resource", "*"))
-    return resource is None or any(fnmatch.fnmatchcase(resource, pattern) for pattern in patterns)
+    """Resource (default "*") or NotResource (every resource but these); a request without a resource matches."""
+    if resource is None:
+        return True
+    if "NotResource" in statement:
+        return not any(fnmatch.fnmatchcase(resource, pattern) for pattern in listed(statement["NotResource"]))
+    return any(fnmatch.fnmatchcase(resource, pattern) for pattern in listed(statement.get("Resource", "*")))
 
 
 def matching(

@@ -6,13 +6,19 @@ from typing import Any
 
 import pytest
 
-from infra.backup import MANAGED_POLICIES, PRESETS, RECOVERY_POINT_ERASE_ACTIONS, VAULT_SETTING_ACTIONS
+from infra.backup import (
+    MANAGED_POLICIES,
+    PRESETS,
+    RECOVERY_POINT_COPY_ACTIONS,
+    RECOVERY_POINT_ERASE_ACTIONS,
+    VAULT_SETTING_ACTIONS,
+)
 from infra.config import BACKUP_PLANS
 from tests.infra.conftest import ADMINS, VARIANT, Built, build
 from tests.infra.policy_eval import ACCOUNT, REGION, ROOT, allows, concrete, denies
 from tests.infra.test_encryption import DEPLOYER, data_uses, key_policy
 from tests.infra.test_nag import all_options
-from tests.infra.test_protection import ANY_ADMIN, Archive
+from tests.infra.test_protection import ANY_ADMIN, Archive, role_statements
 
 ADMIN = ADMINS[0]
 # The presets' rules as (name, days kept): AWS Backup's daily 35 days, weekly 90 days, monthly 1/5/7 years.
@@ -105,8 +111,7 @@ def test_the_backup_role_uses_the_key_through_s3_dynamodb_and_backup_only(backed
 
 
 def test_only_break_glass_deletes_a_recovery_point(backed_up: Built) -> None:
-    vault = only(backed_up, "AWS::Backup::BackupVault")
-    statements = concrete(vault["Properties"]["AccessPolicy"], backed_up.json["Resources"])["Statement"]
+    statements = vault_policy(backed_up)
     point = f"arn:aws:backup:{REGION}:{ACCOUNT}:recovery-point:1234"
     for action in RECOVERY_POINT_ERASE_ACTIONS:
         for principal in (ANY_ADMIN, ROOT, DEPLOYER):
@@ -116,6 +121,64 @@ def test_only_break_glass_deletes_a_recovery_point(backed_up: Built) -> None:
         assert denies(statements, ANY_ADMIN, action)
         assert not denies(statements, DEPLOYER, action)
         assert not denies(statements, ADMIN, action)
+
+
+def vault_policy(built: Built) -> list[dict[str, Any]]:
+    vault = only(built, "AWS::Backup::BackupVault")
+    statements: list[dict[str, Any]] = concrete(vault["Properties"]["AccessPolicy"], built.json["Resources"])[
+        "Statement"
+    ]
+    return statements
+
+
+def test_only_break_glass_restores_or_copies_a_recovery_point(backed_up: Built) -> None:
+    """A restore or a copy takes the data out of the vault (into a resource or another vault the caller picks):
+    only the break-glass roles, not an administrator of the account, the deployment or the backup role."""
+    assert set(RECOVERY_POINT_COPY_ACTIONS) == {
+        "backup:StartRestoreJob",
+        "backup:StartCopyJob",
+        "backup:CopyFromBackupVault",
+    }
+    assert backed_up.stack.backup is not None
+    statements = vault_policy(backed_up)
+    point = f"arn:aws:backup:{REGION}:{ACCOUNT}:recovery-point:1234"
+    vault = f"arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:archive"
+    backup_role = str(concrete(backed_up.stack.resolve(backed_up.stack.backup.role.role_arn)))
+    for action in RECOVERY_POINT_COPY_ACTIONS:
+        for resource in (point, vault):
+            for principal in (ANY_ADMIN, ROOT, DEPLOYER, backup_role, "service:backup.amazonaws.com"):
+                assert denies(statements, principal, action, resource), (principal, action)
+            assert not denies(statements, ADMIN, action, resource), action
+    # The vault's own jobs (the backup role's backups) are not among them.
+    assert not denies(statements, backup_role, "backup:StartBackupJob", vault)
+    # Without break-glass roles, no one restores or copies.
+    plain = vault_policy(build({"stack_name": "ArchiverBackedUpPlain", "backup_plan": "daily35"}))
+    for action in RECOVERY_POINT_COPY_ACTIONS:
+        assert denies(plain, ADMIN, action, point)
+
+
+def test_the_backup_role_uses_no_key_but_the_archive_key(backed_up: Built) -> None:
+    """Whoever may pass the role to a StartBackupJob of their own cannot make it encrypt a backup with another
+    key: an inline Deny on every KMS action outside the archive key; the archive key's uses still pass."""
+    stack = backed_up.stack
+    assert stack.backup is not None
+    identity = role_statements(backed_up, stack.backup.role)
+    (guard,) = [statement for statement in identity if statement.get("Sid") == "NoKeyButTheArchiveKey"]
+    key = str(concrete(stack.resolve(stack.storage.encryption_key.key_arn), backed_up.json["Resources"]))
+    assert guard["Effect"] == "Deny" and guard["Action"] == "kms:*" and guard["NotResource"] == key
+    other = f"arn:aws:kms:{REGION}:444455556666:key/00000000-0000-0000-0000-000000000000"
+    mine = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/another-key-of-this-account"
+    # The managed policies allow KMS on "*" (through S3 and AWS Backup): modelled as an Allow of everything.
+    everything = [*identity, {"Effect": "Allow", "Action": "*", "Resource": "*"}]
+    for action in ("kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:Encrypt", "kms:ReEncryptTo"):
+        for service in ("s3", "dynamodb", "backup"):
+            assert not allows(everything, "role", action, other, service=service), (action, service)
+            assert not allows(everything, "role", action, mine, service=service), (action, service)
+            assert allows(everything, "role", action, key, service=service), (action, service)
+    # The backup itself: the bucket and table (their data is encrypted with the archive key) and the vault's key.
+    assert only(backed_up, "AWS::Backup::BackupVault")["Properties"]["EncryptionKeyArn"] == stack.resolve(
+        stack.storage.encryption_key.key_arn
+    )
 
 
 def test_the_backup_role_reads_records_and_nothing_more(backed_up: Built) -> None:
@@ -141,9 +204,10 @@ def test_backup_with_an_imported_key_grants_through_the_role() -> None:
     for policy in built.template.find_resources("AWS::IAM::Policy").values():
         if {"Ref": role} in policy["Properties"]["Roles"]:
             for statement in concrete(policy["Properties"]["PolicyDocument"]["Statement"]):
-                assert statement["Resource"] == VARIANT["kms_key_arn"]
+                assert statement.get("Resource", statement.get("NotResource")) == VARIANT["kms_key_arn"]
                 granted |= {statement["Sid"]}
     assert granted == {
+        "NoKeyButTheArchiveKey",
         "BackupReadsRecordsThroughS3",
         "BackupReadsTheLedgerThroughDynamoDB",
         "BackupWritesRecoveryPointsThroughBackup",
