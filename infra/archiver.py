@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jsii
-from aws_cdk import ArnFormat, Aws, CfnElement, Duration, Stack
+from aws_cdk import ArnFormat, Aws, CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -69,16 +69,6 @@ RETENTION: dict[int, logs.RetentionDays] = {
 # Lambda stops a chain of requests at "approximately 16" invocations (recursive loop detection, which covers
 # functions invoking each other or themselves). A chain longer than half of that is allowed explicitly.
 LOOP_DETECTION_SAFE_CHAIN = 8
-
-
-def schedule_group_arn(stack: Stack) -> str:
-    """The schedule group of the stack's schedule: Scheduler's default group (the Schedule names no other)."""
-    return stack.format_arn(
-        service="scheduler",
-        resource="schedule-group",
-        resource_name="default",
-        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-    )
 
 
 def number_text(value: float) -> str:
@@ -341,18 +331,22 @@ class Archiver(Construct):
             roles=[self.role],
         )
 
+        # The stack's own schedule group, holding its schedule alone: the account's `default` group holds
+        # every other schedule of the account (Region) too, and a trust policy naming it would let any of them
+        # use this role. It holds no data: it goes with the stack (deleting a group deletes its schedules).
+        self.schedule_group = scheduler.ScheduleGroup(self, "ScheduleGroup", removal_policy=RemovalPolicy.DESTROY)
         # Our own role (rather than the one LambdaInvoke would create at stack level), trusted only by
         # EventBridge Scheduler acting for this account; LambdaInvoke adds the invoke and queue permissions.
         self.schedule_role = iam.Role(
             self,
             "ScheduleRole",
             # Both source conditions, as EventBridge Scheduler's guide advises against the confused deputy:
-            # this account, and the schedule group this stack's schedule is in (the default group).
+            # this account, and the schedule group this stack's schedule is in (the stack's own group).
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 conditions={
                     "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnEquals": {"aws:SourceArn": schedule_group_arn(Stack.of(self))},
+                    "ArnEquals": {"aws:SourceArn": self.schedule_group.schedule_group_arn},
                 },
             ),
             description="Lets EventBridge Scheduler invoke the GameLift Streams session archiver.",
@@ -366,6 +360,7 @@ class Archiver(Construct):
             "Schedule",
             description=f"Runs the GameLift Streams session archiver every {period_text(config.schedule_minutes)}.",
             schedule=scheduler.ScheduleExpression.rate(period),
+            schedule_group=self.schedule_group,
             target=targets.LambdaInvoke(
                 self.function,
                 dead_letter_queue=self.failure_queue,

@@ -206,40 +206,47 @@ def test_no_schedule_before_the_run_may_continue_itself(default: Built) -> None:
     assert default.stack.get_logical_id(policy) in schedule["DependsOn"]
 
 
-def test_schedule_role_trusts_only_scheduler_of_this_account(default: Built) -> None:
-    default.template.has_resource_properties(
-        "AWS::IAM::Role",
-        {
-            "AssumeRolePolicyDocument": {
-                "Statement": [
-                    {
-                        "Action": "sts:AssumeRole",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "scheduler.amazonaws.com"},
-                        "Condition": {
-                            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                            "ArnEquals": {
-                                "aws:SourceArn": {
-                                    "Fn::Join": [
-                                        "",
-                                        [
-                                            "arn:",
-                                            {"Ref": "AWS::Partition"},
-                                            ":scheduler:",
-                                            {"Ref": "AWS::Region"},
-                                            ":",
-                                            {"Ref": "AWS::AccountId"},
-                                            ":schedule-group/default",
-                                        ],
-                                    ]
-                                }
-                            },
-                        },
-                    }
-                ]
-            }
-        },
+def test_the_schedule_is_in_the_stacks_own_group(default: Built, variant: Built) -> None:
+    """Not the account's `default` group, which holds every other schedule of the account too."""
+    for built in (default, variant):
+        _, group = only(built, "AWS::Scheduler::ScheduleGroup")
+        assert group["DeletionPolicy"] == "Delete"  # no data: it goes with the stack, its schedule with it
+        _, schedule = only(built, "AWS::Scheduler::Schedule")
+        # The CDK names the group after the stack and construct path (unique to them, at most 64 characters).
+        name = group["Properties"]["Name"]
+        assert name.startswith(f"{built.stack.config.stack_name}-") and "ScheduleGroup" in name, name
+        assert len(name) <= 64
+        assert schedule["Properties"]["GroupName"] == name
+        assert built.stack.resolve(built.stack.archiver.schedule_group.schedule_group_name) == name
+    assert (
+        only(default, "AWS::Scheduler::ScheduleGroup")[1]["Properties"]["Name"]
+        != only(variant, "AWS::Scheduler::ScheduleGroup")[1]["Properties"]["Name"]
     )
+
+
+def test_schedule_role_trusts_only_scheduler_of_this_account(default: Built, variant: Built) -> None:
+    for built in (default, variant):
+        group_id, _ = only(built, "AWS::Scheduler::ScheduleGroup")
+        built.template.has_resource_properties(
+            "AWS::IAM::Role",
+            {
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        {
+                            "Action": "sts:AssumeRole",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "scheduler.amazonaws.com"},
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                # The stack's own group, by its ARN: no other schedule may use the role.
+                                "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [group_id, "Arn"]}},
+                            },
+                        }
+                    ]
+                }
+            },
+        )
+        assert ":schedule-group/default" not in json.dumps(built.json)
     actions = sorted(action for statement in statements(default, "ScheduleRole") for action in actions_of(statement))
     assert actions == ["lambda:InvokeFunction", "sqs:SendMessage"]
 
@@ -743,4 +750,5 @@ def test_template_has_no_unexpected_resource_types(default: Built) -> None:
         "AWS::SQS::Queue",
         "AWS::SQS::QueuePolicy",
         "AWS::Scheduler::Schedule",
+        "AWS::Scheduler::ScheduleGroup",  # the schedule's own group (no cost; the role trusts it alone)
     }
