@@ -63,8 +63,10 @@ EXCEPTIONS: dict[tuple[str, str], Allowance] = {
         "AWS Backup documents source conditions for the resource policies it is granted (aws:SourceArn naming a "
         "backup vault, in the policy of an SNS topic it publishes to), not for the service role it assumes, whose "
         "documented trust policy has no condition. It assumes the role for backup and restore jobs and, long "
-        "after, to manage the recovery points' lifecycle, so no one source ARN covers its uses; what binds the "
-        "role is that only a backup selection of this account can name it (iam:PassRole in this account).",
+        "after, to manage the recovery points' lifecycle, so no one source ARN covers its uses. What binds the "
+        "role is iam:PassRole in this account: a backup selection, or any StartBackupJob (which takes a role "
+        "ARN) by a principal allowed to pass it, can name it; so the role itself is bounded: an inline Deny lets "
+        "it use no KMS key but the archive key, and the archive bucket's policy lets it read records, no more.",
         "https://docs.aws.amazon.com/aws-backup/latest/devguide/cross-service-confused-deputy-prevention.html",
     ),
     ("events.amazonaws.com", "AWS::SQS::QueuePolicy PolicyDocument"): Allowance(
