@@ -60,6 +60,7 @@ DEFAULTS: dict[str, object] = {
     "schedule_minutes": "",
     "source_regions": "",
     "record_prefix": "sessions/",
+    "stats_prefix": "perf-stats/",
     "log_retention_days": 90,
     "log_level": "INFO",
     "alarm_email": "",
@@ -99,6 +100,8 @@ FORMS: dict[str, str] = {
     ),
     "source_regions": "a comma-separated list of AWS Regions such as 'us-east-2,us-west-2' (empty: the stack's Region)",
     "record_prefix": rules.PREFIX_FORM,
+    "stats_prefix": rules.PREFIX_FORM.replace("'sessions/'", "'perf-stats/'")
+    + "; neither it nor record_prefix may start with the other",
     "log_retention_days": "one of the CloudWatch Logs retention periods: " + ", ".join(map(str, LOG_RETENTION_DAYS)),
     "log_level": "one of " + ", ".join(LOG_LEVELS),
     "alarm_email": "an e-mail address such as 'ops@example.com' (empty: no subscription)",
@@ -164,6 +167,7 @@ class ArchiverConfig:
     schedule_minutes: int
     source_regions: tuple[str, ...]  # empty: the stack's own Region
     record_prefix: str
+    stats_prefix: str  # the sessions' performance stats objects, beside the records (never overlapping them)
     log_retention_days: int
     log_level: str
     alarm_email: str | None
@@ -358,6 +362,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "schedule_minutes": _auto(_whole(1, 720)),
     "source_regions": _regions,
     "record_prefix": _prefix,
+    "stats_prefix": _prefix,
     "log_retention_days": _retention,
     "log_level": _choice(LOG_LEVELS, fold=str.upper),
     "alarm_email": _optional(_EMAIL),
@@ -410,6 +415,7 @@ def load_config(get_context: Callable[[str], object]) -> ArchiverConfig:
         raise _fail("schedule_minutes", config.schedule_minutes)
     if config.time_budget_margin_seconds * 2 > config.lambda_timeout_seconds:
         raise _fail("time_budget_margin_seconds", config.time_budget_margin_seconds)
+    _check_prefixes(config)
     if config.object_lock_days and not config.retain_data:
         raise ConfigError(
             f"The context key 'object_lock_days' ({config.object_lock_days}) needs 'data_removal_policy' 'retain': "
@@ -425,6 +431,18 @@ def load_config(get_context: Callable[[str], object]) -> ArchiverConfig:
         )
     _check_quota(config)
     return config
+
+
+def _check_prefixes(config: ArchiverConfig) -> None:
+    """Records and stats objects never share a key space: the records' Glue table (and grants) would read stats
+    objects as records, and the stats table records."""
+    records, stats = config.record_prefix, config.stats_prefix
+    if records.startswith(stats) or stats.startswith(records):
+        raise ConfigError(
+            f"The context keys 'record_prefix' ({records!r}) and 'stats_prefix' ({stats!r}) overlap: neither may "
+            "be equal to or start with the other (each Glue table reads everything under its prefix). "
+            "Set them in cdk.json or with -c key=<value>."
+        )
 
 
 def _check_quota(config: ArchiverConfig) -> None:

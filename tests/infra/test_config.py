@@ -23,6 +23,7 @@ def test_defaults() -> None:
     assert config.schedule_minutes == 15
     assert config.source_regions == ()  # the stack's own Region
     assert config.record_prefix == "sessions/"
+    assert config.stats_prefix == "perf-stats/"
     assert config.data_removal_policy == "retain"
     assert config.retain_data
     assert config.alarm_email is None
@@ -72,6 +73,25 @@ def test_object_lock_needs_retained_data() -> None:
 def test_a_backup_plan_needs_retained_data() -> None:
     with pytest.raises(ConfigError, match=r"'backup_plan' \(daily35\) needs 'data_removal_policy' 'retain'"):
         load_config_from_mapping({"backup_plan": "daily35", "data_removal_policy": "destroy"})
+
+
+@pytest.mark.parametrize(
+    ("records", "stats"),
+    [("sessions/", "sessions/"), ("archive/", "archive/stats/"), ("archive/sessions/", "archive/")],
+)
+def test_stats_prefix_must_not_overlap_the_record_prefix(records: str, stats: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config_from_mapping({"record_prefix": records, "stats_prefix": stats})
+    assert "'record_prefix'" in str(error.value) and "'stats_prefix'" in str(error.value)
+    assert repr(records) in str(error.value) and repr(stats) in str(error.value)
+
+
+def test_stats_prefix_beside_the_records_is_accepted() -> None:
+    config = load_config_from_mapping({"record_prefix": "archive/sessions/", "stats_prefix": "archive/stats/"})
+    assert (config.record_prefix, config.stats_prefix) == ("archive/sessions/", "archive/stats/")
+    # A shared leading text that is not a whole prefix is no overlap ("sessions-stats/" does not start with
+    # "sessions/").
+    assert load_config_from_mapping({"stats_prefix": "sessions-stats/"}).stats_prefix == "sessions-stats/"
 
 
 def test_a_removed_key_fails_instead_of_being_ignored() -> None:
@@ -232,6 +252,12 @@ def test_max_concurrency_accepts_string_or_json_whole_number() -> None:
         ("record_prefix", "with space/"),
         ("record_prefix", "*/"),  # an IAM wildcard: the write grant would become <bucket>/*/*
         ("record_prefix", "sessions/v?/"),
+        ("stats_prefix", "perf-stats"),
+        ("stats_prefix", "/perf-stats/"),
+        ("stats_prefix", "a/../b/"),
+        ("stats_prefix", "*/"),
+        ("stats_prefix", ""),
+        ("stats_prefix", 7),
         ("data_removal_policy", "snapshot"),
         ("data_removal_policy", "keep"),
         ("alarm_email", "not-an-address"),
