@@ -1,7 +1,10 @@
-"""Athena over the archive: Glue database + projected table, a locked-down workgroup, and named queries.
+"""Athena over the archive: Glue database + projected tables, a locked-down workgroup, and named queries.
 
-The table's columns, partition keys and `storage.location.template` all come from `archiver.records`,
-the module the Lambda writes with, so the key layout Athena projects cannot drift from the one written.
+Two tables: the records (`stream_sessions`, one JSON line per session) and the sessions' performance stats
+(`stream_sessions_perf_stats`, one gzip JSON-lines object per session, one row per CSV line). Their columns come
+from `archiver.records.SCHEMA` and `archiver.perfstats.STATS_TABLE_COLUMNS`; their partition keys and
+`storage.location.template` from `archiver.records`, the module the Lambda writes with (both prefixes share one
+key layout), so the key layout Athena projects cannot drift from the one written.
 Partition projection (no crawler, no MSCK REPAIR): new days and Regions are queryable the moment a record
 lands, and a query reads only the partitions its `created_date`/`source_region` predicates select.
 """
@@ -9,6 +12,8 @@ lands, and a query reads only the partitions its `created_date`/`source_region` 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Protocol
 
 from aws_cdk import ArnFormat, Aws, CfnElement, Duration, Stack
 from aws_cdk import aws_athena as athena
@@ -17,7 +22,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from archiver import records
+from archiver import perfstats, records
 from infra import queries
 from infra.config import ArchiverConfig
 from infra.encryption import READER_SERVICES, via
@@ -25,6 +30,7 @@ from infra.nag import acknowledge, arn_of
 from infra.storage import Storage, removal_policy, secure_bucket
 
 TABLE_NAME = "stream_sessions"
+STATS_TABLE_NAME = queries.stats_table_name(TABLE_NAME)  # "stream_sessions_perf_stats"
 RESULTS_PREFIX = "athena-results/"
 RESULTS_EXPIRATION_DAYS = 30
 # Before Amazon GameLift Streams existed, so no session is older; also the key date of undated sessions.
@@ -37,6 +43,7 @@ _PRIMITIVES: dict[str, glue.Type] = {
     "string": glue.Schema.STRING,
     "int": glue.Schema.INTEGER,
     "bigint": glue.Schema.BIG_INT,
+    "double": glue.Schema.DOUBLE,
     "boolean": glue.Schema.BOOLEAN,
     "timestamp": glue.Schema.TIMESTAMP,
 }
@@ -56,11 +63,22 @@ def glue_type(athena_type: str) -> glue.Type:
     raise ValueError(f"records.SCHEMA uses the Athena type {athena_type!r}, which infra/analytics.py cannot map")
 
 
-def columns() -> list[glue.Column]:
-    """The table's data columns, in records.SCHEMA order, with the field descriptions as comments."""
+class _Described(Protocol):
+    """A column definition: records.SCHEMA's fields and perfstats' Columns alike."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def athena_type(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+
+
+def columns(schema: Iterable[_Described] = records.SCHEMA) -> list[glue.Column]:
+    """A table's data columns, in the schema's order (records.SCHEMA by default), descriptions as comments."""
     return [
         glue.Column(name=field.name, type=glue_type(field.athena_type), comment=field.description[:_GLUE_COMMENT_LIMIT])
-        for field in records.SCHEMA
+        for field in schema
     ]
 
 
@@ -130,6 +148,7 @@ class AnalystPolicy(Construct):
         results_bucket: s3.IBucket,
         results_prefix: str,
         table_name: str,
+        stats_table_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -144,7 +163,10 @@ class AnalystPolicy(Construct):
         glue = [
             stack.format_arn(service="glue", resource="catalog", arn_format=ArnFormat.NO_RESOURCE_NAME),
             stack.format_arn(service="glue", resource="database", resource_name=database),
-            stack.format_arn(service="glue", resource="table", resource_name=f"{database}/{table_name}"),
+            *(
+                stack.format_arn(service="glue", resource="table", resource_name=f"{database}/{name}")
+                for name in (table_name, stats_table_name)
+            ),
         ]
         self.policy = iam.ManagedPolicy(
             self,
@@ -164,10 +186,12 @@ class AnalystPolicy(Construct):
                     sid="ListTheRecords",
                     actions=["s3:ListBucket"],
                     resources=[archive.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{config.record_prefix}*"]}},
+                    conditions={"StringLike": {"s3:prefix": [f"{config.record_prefix}*", f"{config.stats_prefix}*"]}},
                 ),
                 iam.PolicyStatement(
-                    sid="ReadTheRecords", actions=["s3:GetObject"], resources=[storage.records_arn_pattern]
+                    sid="ReadTheRecords",
+                    actions=["s3:GetObject"],
+                    resources=[storage.records_arn_pattern, archive.arn_for_objects(f"{config.stats_prefix}*")],
                 ),
                 iam.PolicyStatement(
                     sid="ListTheQueryResults",
@@ -192,6 +216,7 @@ class AnalystPolicy(Construct):
         )
         for bucket, prefix, what in (
             (archive, config.record_prefix, "records: read only, only under the record prefix"),
+            (archive, config.stats_prefix, "performance stats: read only, only under the stats prefix"),
             (results_bucket, results_prefix, "query results: the workgroup's output prefix only"),
         ):
             element = bucket.node.default_child
@@ -199,12 +224,12 @@ class AnalystPolicy(Construct):
             acknowledge(
                 self.policy,
                 f"AwsSolutions-IAM5[Resource::{arn_of(element)}/{prefix}*]",
-                f"One object per record or query result, whose keys are not known in advance; {what}.",
+                f"One object per record, stats object or query result, whose keys are not known in advance; {what}.",
             )
 
 
 class Analytics(Construct):
-    """Glue catalog + Athena workgroup over the record prefix of the archive bucket."""
+    """Glue catalog + Athena workgroup over the record and stats prefixes of the archive bucket."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ArchiverConfig, storage: Storage) -> None:
         super().__init__(scope, construct_id)
@@ -240,6 +265,32 @@ class Analytics(Construct):
             },
             # Records are encrypted server-side (SSE-KMS), which S3 undoes transparently; `true` here
             # would tell Athena to expect client-side encryption.
+            has_encrypted_data=False,
+        )
+        # The sessions' performance stats: gzip JSON lines (Athena reads `.gz` objects decompressed, by their
+        # extension), the same partition layout and projection as the records, under their own prefix.
+        self.stats_table = glue.S3Table(
+            self,
+            "PerfStatsTable",
+            database=self.database,
+            table_name=STATS_TABLE_NAME,
+            description="One row per second of an archived session's stats/perf_stats_v1.csv; partitioned as "
+            f"{TABLE_NAME}.",
+            columns=columns(perfstats.STATS_TABLE_COLUMNS),
+            partition_keys=partition_keys(),
+            data_format=glue.DataFormat(
+                input_format=glue.InputFormat.TEXT,
+                output_format=glue.OutputFormat.HIVE_IGNORE_KEY_TEXT,
+                serialization_library=glue.SerializationLibrary.HIVE_JSON,
+                classification_string=glue.ClassificationString.JSON,
+            ),
+            storage=glue.S3TableStorage.from_bucket(bucket),
+            s3_prefix=config.stats_prefix,
+            compressed=True,
+            partition_projection=projections(config.source_regions),
+            parameters={
+                "storage.location.template": records.location_template(bucket.bucket_name, config.stats_prefix)
+            },
             has_encrypted_data=False,
         )
 
@@ -296,6 +347,7 @@ class Analytics(Construct):
             results_bucket=self.results_bucket,
             results_prefix=RESULTS_PREFIX,
             table_name=TABLE_NAME,
+            stats_table_name=STATS_TABLE_NAME,
         )
 
         self.named_queries: dict[str, athena.CfnNamedQuery] = {}

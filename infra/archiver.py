@@ -24,7 +24,7 @@ from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from archiver import telemetry
+from archiver import rules, telemetry
 from infra.bundling import lambda_code
 from infra.config import ArchiverConfig
 from infra.nag import acknowledge, arn_of
@@ -83,6 +83,7 @@ def function_environment(config: ArchiverConfig, storage: Storage) -> dict[str, 
         "ARCHIVE_TABLE_NAME": storage.table.table_name,
         "ARCHIVE_BUCKET_NAME": storage.archive_bucket.bucket_name,
         "ARCHIVE_PREFIX": config.record_prefix,
+        "STATS_PREFIX": config.stats_prefix,
         "SOURCE_REGIONS": source_regions,
         "KEEP_ENVIRONMENT_VARIABLE_VALUES": str(config.keep_environment_variable_values).lower(),
         "KEEP_LAUNCH_ARGUMENT_VALUES": str(config.keep_launch_argument_values).lower(),
@@ -205,6 +206,15 @@ def grant_archiving(
             resources=[storage.records_arn_pattern],
         )
     )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteAndReadBackStatsObjects",
+            # The same write-once put as a record's (If-None-Match: *), and the same read-back after a 412.
+            actions=["s3:PutObject", "s3:GetObject"],
+            resources=[storage.archive_bucket.arn_for_objects(f"{config.stats_prefix}*")],
+        )
+    )
+    grant_export_reads(role, config)
     # Not "encrypt only", which the issue asked for: a write-once put that gets 412 reads the stored record back
     # (s3:GetObject of an SSE-KMS object is kms:Decrypt through S3), and DynamoDB decrypts the table key with the
     # caller's permission on every first access, reads (BatchGetItem of the ledger) and writes alike. So: the
@@ -229,6 +239,41 @@ def grant_archiving(
         "s3:PutObject and s3:GetObject only, only under the record prefix: one object per session, whose key is "
         "not known until the session is archived; GetObject reads back a record another writer stored first.",
     )
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{arn_of(bucket)}/{config.stats_prefix}*]",
+        "s3:PutObject and s3:GetObject only, only under the stats prefix: one stats object per session, whose key "
+        "is not known until the session is archived; GetObject reads back an object another writer stored first.",
+    )
+
+
+def export_object_arn(location: rules.ExportLocation) -> str:
+    """The ARN pattern of every object under an export location: `arn:<partition>:s3:::<bucket>/<prefix>*`."""
+    return f"arn:{Aws.PARTITION}:s3:::{location.bucket}/{location.prefix}*"
+
+
+def grant_export_reads(role: iam.Role, config: ArchiverConfig) -> None:
+    """Reading the exported ZIPs (ranged GETs of the tail, the central directory and the stats member) under each
+    configured export location, and nothing else on those buckets (not even listing: S3 then answers a missing
+    ZIP with AccessDenied rather than NoSuchKey). Without export_locations there is nothing to name here: the
+    operator grants the read on the export bucket (docs/DEPLOY.md, "Reading the exported ZIPs"), and a denied
+    read is counted and recorded, the record kept."""
+    if not config.export_locations:
+        return
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ReadExportedZips",
+            actions=["s3:GetObject"],
+            resources=[export_object_arn(location) for location in config.export_locations],
+        )
+    )
+    for location in config.export_locations:
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{location.bucket}/{location.prefix}*]",
+            "s3:GetObject only, only under a configured export location (export_locations): the exported ZIPs' "
+            "keys are the service's, not known in advance; read by ranges, never written.",
+        )
 
 
 class Archiver(Construct):

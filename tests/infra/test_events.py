@@ -268,7 +268,8 @@ def test_consumer_settings_follow_the_context() -> None:
 
 
 def test_consumer_role_is_least_privilege(events: Built, events_variant: Built) -> None:
-    """No listing, nothing on the export buckets: the consumer gets each session it is told about."""
+    """No listing of sessions; on the export buckets only reading the export locations' objects: the consumer
+    gets each session it is told about and reads its ZIP."""
     expected = {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -290,17 +291,44 @@ def test_consumer_role_is_least_privilege(events: Built, events_variant: Built) 
         assert actions == allowed
         assert "gameliftstreams:ListStreamSessionsByAccount" not in actions
         assert not any(action.startswith("lambda:") for action in actions)
-        for location in rules.export_locations(EXPORT_LOCATIONS):
-            assert location.bucket not in str(statements)  # nothing on an export bucket
         bucket_id = built.stack.resolve(built.stack.storage.archive_bucket.bucket_name)["Ref"]
-        prefix = built.stack.config.record_prefix
-        s3 = [statement for statement in statements if any(a.startswith("s3:") for a in actions_of(statement))]
-        assert len(s3) == 1
-        assert s3[0]["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{prefix}*"]]}
+        config = built.stack.config
+        s3 = {s["Sid"]: s for s in statements if any(a.startswith("s3:") for a in actions_of(s))}
+        assert s3 == export_read_statements(built) | {
+            sid: {
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Effect": "Allow",
+                "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{prefix}*"]]},
+                "Sid": sid,
+            }
+            for sid, prefix in (
+                ("WriteAndReadBackRecords", config.record_prefix),
+                ("WriteAndReadBackStatsObjects", config.stats_prefix),
+            )
+        }
         queue_id, _ = queue_ids(built)
         sqs = [statement for statement in statements if any(a.startswith("sqs:") for a in actions_of(statement))]
         assert [statement["Resource"] for statement in sqs] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
         assert not [s for s in statements if "kms:Decrypt" in actions_of(s) and "Condition" not in s]
+
+
+def export_object(bucket_and_prefix: str) -> dict[str, Any]:
+    return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{bucket_and_prefix}"]]}
+
+
+def export_read_statements(built: Built) -> dict[str, dict[str, Any]]:
+    """What either function may do on the export buckets of EXPORT_LOCATIONS: GetObject under each location."""
+    assert built.stack.config.export_locations == rules.export_locations(EXPORT_LOCATIONS)
+    return {
+        "ReadExportedZips": {
+            "Action": "s3:GetObject",
+            "Effect": "Allow",
+            "Resource": [
+                export_object(f"{b}*") for b in ("my-exports/gamelift/", "my-exports/more/", "other-exports/")
+            ],
+            "Sid": "ReadExportedZips",
+        },
+    }
 
 
 def test_reconciler_role_keeps_its_own_grants_with_events(events: Built) -> None:
@@ -308,6 +336,9 @@ def test_reconciler_role_keeps_its_own_grants_with_events(events: Built) -> None
     actions = {action for statement in role_statements(events, role) for action in actions_of(statement)}
     assert {"gameliftstreams:ListStreamSessionsByAccount", "lambda:InvokeFunction", "s3:GetObject"} <= actions
     assert not actions & CONSUMER_SQS_ACTIONS - {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    # Both functions read the ZIPs of the sessions they archive: the same reads of the export locations.
+    statements = {s["Sid"]: s for s in role_statements(events, role) if "Sid" in s}
+    assert {sid: statements[sid] for sid in export_read_statements(events)} == export_read_statements(events)
 
 
 # --- Monitoring and outputs ----------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match
 
-from archiver import records, telemetry
+from archiver import perfstats, records, telemetry
 from infra import queries
-from infra.analytics import HIVE_JSON_SERDE, TABLE_NAME
+from infra.analytics import HIVE_JSON_SERDE, STATS_TABLE_NAME, TABLE_NAME
 from infra.archiver import HANDLER, RUNTIME
 from tests.infra.conftest import VARIANT, Built
 
@@ -116,6 +116,7 @@ def test_function_environment(default: Built, variant: Built) -> None:
         "Ref": default.stack.resolve(default.stack.storage.archive_bucket.bucket_name)["Ref"]
     }
     assert env["ARCHIVE_PREFIX"] == "sessions/"
+    assert env["STATS_PREFIX"] == "perf-stats/"
     assert env["SOURCE_REGIONS"] == {"Ref": "AWS::Region"}
     assert env["POWERTOOLS_SERVICE_NAME"] == telemetry.SERVICE
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == telemetry.NAMESPACE
@@ -359,9 +360,33 @@ def test_access_log_bucket_receives_logs_of_every_other_bucket(default: Built) -
 # --- Glue / Athena ---------------------------------------------------------------------------------------
 
 
-def _glue_table(built: Built) -> dict[str, Any]:
-    table_input: dict[str, Any] = only(built, "AWS::Glue::Table")[1]["Properties"]["TableInput"]
+def _glue_table(built: Built, name: str = TABLE_NAME) -> dict[str, Any]:
+    """The TableInput of the Glue table of this name (the records' by default)."""
+    found = [
+        resource["Properties"]["TableInput"]
+        for resource in built.template.find_resources("AWS::Glue::Table").values()
+        if resource["Properties"]["TableInput"]["Name"] == name
+    ]
+    assert len(found) == 1, f"expected one Glue table {name}"
+    table_input: dict[str, Any] = found[0]
     return table_input
+
+
+def test_glue_tables_are_the_records_and_the_stats(default: Built) -> None:
+    names = sorted(
+        r["Properties"]["TableInput"]["Name"] for r in default.template.find_resources("AWS::Glue::Table").values()
+    )
+    assert names == sorted([TABLE_NAME, STATS_TABLE_NAME]) == ["stream_sessions", "stream_sessions_perf_stats"]
+
+
+def test_stats_table_matches_the_stats_schema(default: Built) -> None:
+    table = _glue_table(default, STATS_TABLE_NAME)
+    columns = [(column["Name"], column["Type"]) for column in table["StorageDescriptor"]["Columns"]]
+    assert columns == [(column.name, column.athena_type) for column in perfstats.STATS_TABLE_COLUMNS]
+    assert ("shared_sys_gpu_pct", "double") in columns and ("extra", "map<string,string>") in columns
+    assert table["PartitionKeys"] == _glue_table(default)["PartitionKeys"]
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == HIVE_JSON_SERDE
+    assert table["StorageDescriptor"]["Compressed"] is True
 
 
 def test_glue_database_follows_the_data_removal_policy(default: Built, variant: Built) -> None:
@@ -381,9 +406,11 @@ def test_glue_table_matches_the_record_schema(default: Built) -> None:
 
 
 def test_projection_template_is_the_key_layout_the_lambda_writes(default: Built, variant: Built) -> None:
-    for built, prefix in ((default, "sessions/"), (variant, "archive/sessions/")):
+    cases = [(default, TABLE_NAME, "sessions/"), (variant, TABLE_NAME, "archive/sessions/")]
+    cases += [(built, STATS_TABLE_NAME, "perf-stats/") for built in (default, variant)]  # the same layout
+    for built, name, prefix in cases:
         bucket = built.stack.storage.archive_bucket
-        params = _glue_table(built)["Parameters"]
+        params = _glue_table(built, name)["Parameters"]
         expected = built.stack.resolve(records.location_template(bucket.bucket_name, prefix))
         assert params["storage.location.template"] == expected
         assert params["projection.enabled"] == "true"
@@ -393,10 +420,11 @@ def test_projection_template_is_the_key_layout_the_lambda_writes(default: Built,
         assert params["projection.created_date.interval"] == "1"
         assert params["projection.created_date.interval.unit"] == "DAYS"
         assert params["projection.source_region.type"] == "enum"
-        location = _glue_table(built)["StorageDescriptor"]["Location"]
+        location = _glue_table(built, name)["StorageDescriptor"]["Location"]
         assert location == built.stack.resolve(f"s3://{bucket.bucket_name}/{prefix}")
-    assert _glue_table(default)["Parameters"]["projection.source_region.values"] == {"Ref": "AWS::Region"}
-    assert _glue_table(variant)["Parameters"]["projection.source_region.values"] == "us-east-2,us-west-2"
+    for name in (TABLE_NAME, STATS_TABLE_NAME):
+        assert _glue_table(default, name)["Parameters"]["projection.source_region.values"] == {"Ref": "AWS::Region"}
+        assert _glue_table(variant, name)["Parameters"]["projection.source_region.values"] == "us-east-2,us-west-2"
 
 
 def test_projected_key_of_a_record_matches_object_key() -> None:
@@ -534,11 +562,19 @@ def test_function_permissions_are_least_privilege(default: Built) -> None:
     assert by_action["dynamodb:PutItem"]["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
     assert by_action["dynamodb:BatchGetItem"]["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
     bucket_id = default.stack.resolve(default.stack.storage.archive_bucket.bucket_name)["Ref"]
-    assert by_action["s3:PutObject"]["Resource"] == {
-        "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/sessions/*"]]
+    s3 = {s["Sid"]: s for s in statements(default, "FunctionRole") if any(a.startswith("s3:") for a in actions_of(s))}
+    # Read-back of a record (or stats object) another writer stored first (412 on the conditional write): the
+    # same objects only. Nothing on any export bucket without export_locations (the operator grants it there).
+    assert {sid: (sorted(actions_of(s)), s["Resource"]) for sid, s in s3.items()} == {
+        "WriteAndReadBackRecords": (
+            ["s3:GetObject", "s3:PutObject"],
+            {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/sessions/*"]]},
+        ),
+        "WriteAndReadBackStatsObjects": (
+            ["s3:GetObject", "s3:PutObject"],
+            {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/perf-stats/*"]]},
+        ),
     }
-    # Read-back of a record another writer stored first (412 on the conditional write): the same objects only.
-    assert by_action["s3:GetObject"]["Resource"] == by_action["s3:PutObject"]["Resource"]
     queue_id = logical_id(default, "AWS::SQS::Queue")
     assert by_action["sqs:SendMessage"]["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     # The stack's own key names the role in its key policy (tests/infra/test_encryption.py): no identity grant.
@@ -588,10 +624,11 @@ def test_function_permissions_with_regions_and_kms(variant: Built) -> None:
             }
         }
     bucket_id = variant.stack.resolve(variant.stack.storage.archive_bucket.bucket_name)["Ref"]
-    assert by_action["s3:PutObject"]["Resource"] == {
-        "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/archive/sessions/*"]]
+    s3 = {s["Sid"]: s["Resource"] for s in statements(variant, "FunctionRole") if "s3:PutObject" in actions_of(s)}
+    assert s3 == {
+        "WriteAndReadBackRecords": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/archive/sessions/*"]]},
+        "WriteAndReadBackStatsObjects": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/perf-stats/*"]]},
     }
-    assert by_action["s3:GetObject"]["Resource"] == by_action["s3:PutObject"]["Resource"]
 
 
 # --- Monitoring ------------------------------------------------------------------------------------------
