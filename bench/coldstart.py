@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.results import cpu_model
 from local.stack import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,15 +158,7 @@ def _describe(python: str) -> str:
 
 
 def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} x {cpu}, {platform.machine()}, {platform.platform(terse=True)}"
+    return f"{os.cpu_count()} x {cpu_model()}, {platform.machine()}, {platform.platform(terse=True)}"
 
 
 # Imports the handler verbosely: importlib names on stderr every bytecode file it loads ("# code object from").

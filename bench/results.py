@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 PAGE_SIZE = 100  # sessions per ListStreamSessionsByAccount page, and keys per BatchGetItem
@@ -188,3 +189,14 @@ def targets(results: Results) -> list[Target]:
     ]
     out.append(Target("archiver archived every new session, none failed", not bad, "; ".join(bad) or "yes"))
     return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown CPU" elsewhere): every figure names its machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"

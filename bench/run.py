@@ -32,7 +32,7 @@ from typing import Any
 
 from archiver.records import LEDGER_PARTITION_KEY
 from bench import programs, report
-from bench.results import PAGE_SIZE, Calibration, Results, Run, floor_seconds, pages_of
+from bench.results import PAGE_SIZE, Calibration, Results, Run, cpu_model, floor_seconds, pages_of
 from local.stack import LocalStack
 
 DEFAULT_POINTS = (
@@ -263,14 +263,7 @@ def parse_points(text: str) -> list[tuple[int, int]]:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     memory = "?"
     try:
         for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
