@@ -15,6 +15,7 @@ import io
 import json
 import math
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -117,9 +118,29 @@ def glue_table(default: Built, bucket: str, name: str = TABLE_NAME) -> tuple[dic
     return table, params
 
 
+def export_bucket(archive: Archive) -> str:
+    """The world's own export bucket (moto is shared by the session's worlds), created on first use."""
+    name = f"exports-{archive.table}"
+    s3 = archive._client("s3")
+    if name not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    return name
+
+
+def zip_with_stats(text: str) -> bytes:
+    """A ZIP in the emulator's layout whose stats member is `text`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(export_zip.APPLICATION_LOG_MEMBER, "log\n")
+        archive.writestr(export_zip.PERF_STATS_MEMBER, text)
+    return buffer.getvalue()
+
+
 def seed(archive: Archive) -> list[dict[str, Any]]:
-    """Sessions with known values, created over the last days (the named queries look back 7-90 days)."""
+    """Sessions with known values, created over the last days (the named queries look back 7-90 days), each
+    with the ZIP the emulator writes (local.export_zip) at its OutputUri, but the oldest: its ZIP is gone."""
     sessions = []
+    bucket = export_bucket(archive)
     plan = [
         # (days ago, app, user, location, status, reason, streamed seconds)
         (0, APPS[0], USER, "us-east-2", "TERMINATED", "idleTimeout", 600),
@@ -141,11 +162,17 @@ def seed(archive: Archive) -> list[dict[str, Any]]:
             "Location": location,
             "Status": status,
             "StatusReason": reason,
-            "ExportFilesMetadata": {"Status": "SUCCEEDED", "OutputUri": f"s3://exports/{app}/{days}-{user[-1]}.zip"},
+            "ExportFilesMetadata": {"Status": "SUCCEEDED", "OutputUri": f"s3://{bucket}/{app}/{days}-{user[-1]}.zip"},
         }
         if days == 20:  # so that every column holds a value in some record
             overrides["ExportFilesMetadata"]["StatusReason"] = "Exported after a retry."
-        sessions.append(archive.emulator.add_session(**overrides))
+        detail = archive.emulator.add_session(**overrides)
+        if days != 20:
+            body = export_zip.export_zip(detail, seed=days)
+            if days == 5:  # a CSV without a timestamp column: the record says why no stats were stored
+                body = zip_with_stats("app_mem_mb,shared_sys_gpu_pct\n1,2\n")
+            archive._client("s3").put_object(Bucket=bucket, Key=f"{app}/{days}-{user[-1]}.zip", Body=body)
+        sessions.append(detail)
     archive.emulator.add_session(ExportFilesMetadata={"Status": "FAILED"})  # never archived, never counted
     return sessions
 
@@ -187,16 +214,24 @@ def define_table(
     """Copy the handler's objects to disk as the bucket's layout, check their keys against the projection,
     and define the Glue table in DuckDB over them; returns the connection and the records."""
     s3 = archive._client("s3")
-    objects = archive.objects()
-    assert objects, "the handler wrote no record"
-    for key in objects:
-        target = tmp_path / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        body = s3.get_object(Bucket=archive.bucket, Key=key)["Body"].read()
-        assert body.endswith(b"\n") and body.count(b"\n") == 1, f"{key} is not one JSON line"
-        target.write_bytes(body)
-
     table, params = glue_table(default, archive.bucket)
+    stats_table, stats_params = glue_table(default, archive.bucket, STATS_TABLE_NAME)
+    objects: dict[str, dict[str, Any]] = {}
+    for glue_params, suffix in ((params, ".json"), (stats_params, ".json.gz")):
+        prefix = prefix_of(glue_params["storage.location.template"], archive.bucket)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=archive.bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                key = entry["Key"]
+                assert key.endswith(suffix), f"{key} under {prefix}"
+                body = s3.get_object(Bucket=archive.bucket, Key=key)["Body"].read()
+                if suffix == ".json":
+                    assert body.endswith(b"\n") and body.count(b"\n") == 1, f"{key} is not one JSON line"
+                    objects[key] = json.loads(body)
+                target = tmp_path / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(body)
+    assert objects, "the handler wrote no record"
+
     columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
     # Every key the writer produced must be one the projection template can address.
     template = params["storage.location.template"]
@@ -215,15 +250,19 @@ def define_table(
     con = duckdb.connect()
     database = only(default.json, "AWS::Glue::Database")["DatabaseInput"]["Name"]
     con.execute(f'CREATE SCHEMA "{database}"')
-    spec = ", ".join(f"'{name}': '{DUCKDB_TYPES[kind]}'" for name, kind in columns.items())
-    root = template.replace(f"s3://{archive.bucket}/", f"{tmp_path}/")
-    files = root.replace("${source_region}", "*").replace("${created_date}", "*") + "*.json"
+    for glue_table_input, glue_params, suffix in ((table, params, ".json"), (stats_table, stats_params, ".json.gz")):
+        root = glue_params["storage.location.template"].replace(f"s3://{archive.bucket}/", f"{tmp_path}/")
+        if suffix == ".json.gz" and not any(
+            tmp_path.glob(f"{prefix_of(glue_params['storage.location.template'], archive.bucket)}**/*{suffix}")
+        ):
+            continue  # no stats object: DuckDB refuses a view over no file
+        create_view(
+            con,
+            database,
+            glue_table_input,
+            root.replace("${source_region}", "*").replace("${created_date}", "*") + "*" + suffix,
+        )
     partitions = [p["Name"] for p in table["PartitionKeys"]]
-    con.execute(
-        f'CREATE VIEW "{database}"."{table["Name"]}" AS SELECT * FROM read_json('
-        f"'{files}', format='newline_delimited', columns={{{spec}}}, hive_partitioning=true, "
-        "hive_types_autocast=false)"
-    )
     described = dict(
         con.execute(f'SELECT column_name, column_type FROM (DESCRIBE "{database}"."{table["Name"]}")').fetchall()
     )
