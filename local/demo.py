@@ -24,12 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from archiver.records import OBJECT_SUFFIX, STATS_SUFFIX
 from local.gls import GameLiftStreamsEmulator
 from local.lambda_context import SCHEDULED_EVENT, LambdaContext
 from local.stack import LocalStack
 
 TABLE, BUCKET, REGION = "gameliftstreams-archive", "gameliftstreams-archive-demo", "us-east-2"
 EXPORTS = "s3://studio-exports/gamelift/"  # the `export_locations` context value
+STATS_PREFIX = "perf-stats/"  # the stats objects, beside the records (docs/EXPORTS.md)
 LIVE_SESSIONS = 6
 LOG_FILE = Path(".cache/demo/handler.log")
 COLUMNS = ("listed", "already_archived", "new", "archived", "failed", "skipped", "foreign", "deferred")
@@ -54,15 +56,16 @@ def archived_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, Any]]:
     rows = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         for entry in page.get("Contents", []):
-            if entry["Key"] not in keys:
+            if entry["Key"] not in keys and entry["Key"].endswith(OBJECT_SUFFIX):
                 rows.append(json.loads(s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read()))
     return sorted(rows, key=lambda r: (r["created_at"] or "", r["session_id"]))
 
 
-def all_keys(stack: LocalStack) -> set[str]:
+def all_keys(stack: LocalStack, suffix: str = OBJECT_SUFFIX) -> set[str]:
+    """The archive bucket's keys ending with `suffix`: the records by default, STATS_SUFFIX the stats objects."""
     s3 = stack.client("s3", direct=True)
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-    return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
+    return {entry["Key"] for page in pages for entry in page.get("Contents", []) if entry["Key"].endswith(suffix)}
 
 
 def show_rows(out: TextIO, rows: list[dict[str, Any]], limit: int = 8) -> None:
@@ -135,7 +138,11 @@ def main() -> int:
         stack.apply_env()
         stack.create_archive_resources(TABLE, BUCKET)
         os.environ.update(
-            ARCHIVE_TABLE_NAME=TABLE, ARCHIVE_BUCKET_NAME=BUCKET, POWERTOOLS_LOG_LEVEL="INFO", EXPORT_LOCATIONS=EXPORTS
+            ARCHIVE_TABLE_NAME=TABLE,
+            ARCHIVE_BUCKET_NAME=BUCKET,
+            STATS_PREFIX=STATS_PREFIX,
+            POWERTOOLS_LOG_LEVEL="INFO",
+            EXPORT_LOCATIONS=EXPORTS,
         )
         emulator.seed_sessions(200, succeeded_fraction=0.6)
         out.write(f"Local stack up: moto {stack.moto_url}, GameLift Streams emulator {emulator.endpoint_url}\n")
@@ -168,10 +175,11 @@ def main() -> int:
         expected = emulator.succeeded_arns()
         ledger = stack.client("dynamodb", direct=True).scan(TableName=TABLE, Select="COUNT")["Count"]
         objects = len(all_keys(stack))
+        stats = len(all_keys(stack, STATS_SUFFIX))
         calls = emulator.call_counts()
         out.write(
             f"In the end: {len(expected)} sessions with exports SUCCEEDED; "
-            f"{objects} S3 records, {ledger} DynamoDB items; "
+            f"{objects} S3 records, {stats} stats objects, {ledger} DynamoDB items; "
             f"GameLift Streams calls: {calls['ListStreamSessionsByAccount']} list, {calls['GetStreamSession']} get, "
             f"{sum(n for (_, kind), n in emulator.faults.fired.items() if kind in ('quota', 'throttle'))} throttled.\n"
         )

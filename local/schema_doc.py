@@ -1,6 +1,7 @@
-"""The generated tables of docs/schema.md: the record's columns (records.SCHEMA) and the DynamoDB item's
-attributes (records.LEDGER_ATTRIBUTES). `python -m local.schema_doc` (`make schema-doc`) rewrites them; a test
-fails when the page is not what this module renders, so the docs cannot drift from the code.
+"""The generated tables of docs/schema.md: the record's columns (records.SCHEMA), the DynamoDB item's
+attributes (records.LEDGER_ATTRIBUTES) and the stats table's columns (perfstats.STATS_TABLE_COLUMNS).
+`python -m local.schema_doc` (`make schema-doc`) rewrites them; a test fails when the page is not what this
+module renders, so the docs cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from archiver.perfstats import STATS_TABLE_COLUMNS
 from archiver.records import LEDGER_ATTRIBUTES, PARTITION_KEYS, SCHEMA
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "schema.md"
@@ -29,8 +31,20 @@ def ledger_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def stats_markdown() -> str:
+    """The stats table's columns (one row per CSV line), then the partition keys, as for the records."""
+    lines = ["| column | Athena type | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | `{c.athena_type}` | {c.description} |" for c in STATS_TABLE_COLUMNS]
+    lines += [f"| `{name}` (partition) | `{kind}` | Projected from the object key. |" for name, kind in PARTITION_KEYS]
+    return "\n".join(lines) + "\n"
+
+
 # Block name (in `<!-- name:start ... -->` ... `<!-- name:end -->`) -> what goes between the markers.
-BLOCKS: dict[str, Callable[[], str]] = {"schema": columns_markdown, "ledger": ledger_markdown}
+BLOCKS: dict[str, Callable[[], str]] = {
+    "schema": columns_markdown,
+    "ledger": ledger_markdown,
+    "stats": stats_markdown,
+}
 
 
 def _rewrite(text: str, name: str, generated: str) -> str:

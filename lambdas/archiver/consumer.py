@@ -186,7 +186,7 @@ class Consumer:
             logger.warning("Object is not this session's export (its OutputUri differs)", extra=where)
             return Outcome.UNMATCHED
         try:
-            archived = self.archivist.archive(arn, detail, {})
+            archived = self.archivist.archive(arn, detail, {}, known=obj)
         except ForeignRecord as conflict:
             logger.error("Session not archived: its key holds another object", extra={"error": str(conflict)})
             return Outcome.FAILED

@@ -69,7 +69,7 @@ class _Batch:
             locations,
             {source.region: source for source in wired.sources},
             wired.ledger,
-            Archivist(settings, wired.ledger, wired.store, lambda: datetime.now(UTC), owner),
+            Archivist(settings, wired.ledger, wired.store, lambda: datetime.now(UTC), owner, exports=wired.exports),
             max_pending_receives=settings.max_pending_receives,
         )
         reserve = request_reserve_seconds(settings.read_timeout_seconds)
@@ -130,9 +130,19 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         wired.cutoff.budget = None
     for name, outcome in telemetry.EVENT_OUTCOMES.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=batch.outcomes[Outcome(outcome)])
+    exports = batch.consumer.archivist.take()
+    for name, field in telemetry.EXPORT_FIELDS.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(exports, field))
     summary = {outcome.value: count for outcome, count in sorted(batch.outcomes.items())}
     if batch.fatal is not None:
         logger.error("Batch failed", extra={"outcomes": summary, "error": batch.fatal})
         raise ConsumerFailed(batch.fatal)
-    logger.info("Batch processed", extra={"outcomes": summary, "redelivered": len(response["batchItemFailures"])})
+    logger.info(
+        "Batch processed",
+        extra={
+            "outcomes": summary,
+            "exports": exports.as_dict(),
+            "redelivered": len(response["batchItemFailures"]),
+        },
+    )
     return response

@@ -93,7 +93,14 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     wired.cutoff.budget = budget
     try:
         report = run_archive(
-            settings, wired.sources, wired.ledger, wired.store, budget, chain.regions if chain else None, owner
+            settings,
+            wired.sources,
+            wired.ledger,
+            wired.store,
+            budget,
+            chain.regions if chain else None,
+            owner,
+            exports=wired.exports,
         )
     finally:
         wired.cutoff.budget = None
@@ -104,6 +111,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     total = report.total
     for name, field in telemetry.COUNTER_FIELDS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(total, field))
+    exports = report.exports
+    for name, field in telemetry.EXPORT_FIELDS.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(exports, field))
     metrics.add_metric(name=telemetry.RUN_DURATION, unit=MetricUnit.Milliseconds, value=report.duration_ms)
     if report.errors:
         logger.error("Run failed", extra={"summary": summary})

@@ -19,7 +19,7 @@ from typing import Any
 from archiver.redaction import REDACTED as REDACTED  # noqa: PLC0414 - re-exported: the one placeholder
 from archiver.redaction import redact_launch_args
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the export ZIP's columns (manifest, stats summary, stats_key); version 1 records lack them
 
 # --- Session ARNs -----------------------------------------------------------------------------
 
@@ -74,6 +74,7 @@ CREATED_DATE_PROJECTION_FORMAT = "yyyy-MM-dd"
 # first day of the Athena projection, so the record stays queryable.
 UNDATED_CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 OBJECT_SUFFIX = ".json"
+STATS_SUFFIX = ".json.gz"  # Athena reads gzip by the extension (no Content-Encoding)
 
 
 def object_key(prefix: str, arn: SessionArn, created_at: datetime) -> str:
@@ -83,6 +84,11 @@ def object_key(prefix: str, arn: SessionArn, created_at: datetime) -> str:
         created_at.astimezone(UTC).date().isoformat(),  # CREATED_DATE_FORMAT, year zero-padded
     )
     return f"{prefix}{partitions}{arn.stream_group_id}_{arn.session_id}{OBJECT_SUFFIX}"
+
+
+def stats_key(stats_prefix: str, arn: SessionArn, created_at: datetime) -> str:
+    """Key of a session's stats object: the record's key layout under the stats prefix, gzip JSON lines."""
+    return object_key(stats_prefix, arn, created_at).removesuffix(OBJECT_SUFFIX) + STATS_SUFFIX
 
 
 def location_template(bucket: str, prefix: str) -> str:
@@ -112,6 +118,12 @@ def athena_timestamp(value: object) -> str | None:
         return None
     # isoformat, not strftime: strftime("%Y") drops the zero padding of years before 1000 on Linux.
     return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
+
+
+# The export's columns are defined by the modules that read the ZIP. They import athena_timestamp from here,
+# so they are imported once it exists (archiver/__init__ imports this module first, whoever imports first).
+from archiver.manifest import MANIFEST_COLUMNS, Column  # noqa: E402
+from archiver.perfstats import STATS_SUMMARY_COLUMNS  # noqa: E402
 
 
 def _text(value: object) -> str | None:
@@ -155,6 +167,8 @@ class Context:
     archived_at: datetime
     keep_environment_values: bool = False
     keep_launch_argument_values: bool = False
+    # The export ZIP's columns (EXPORT_COLUMNS names -> values, see `export_values`); None: all null.
+    export: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +206,48 @@ def _application_id(detail: Mapping[str, Any], _ctx: Context) -> str | None:
     arn = detail.get("ApplicationArn")
     match = _APPLICATION_ARN.fullmatch(arn) if isinstance(arn, str) else None
     return match[1] if match else None
+
+
+STATS_COLUMN_PREFIX = "stats_"  # the stats summary's columns in the record (its `status` is not the session's)
+EXPORT_READ_STATUS_DOC = (
+    "Reading the export ZIP: read (the stats_ columns say what it held), not_s3, not_found, access_denied, "
+    "no_bucket, archived_object (docs/EXPORTS.md); null in version 1 records."
+)
+EXPORT_COLUMNS: tuple[Column, ...] = (
+    Column("export_read_status", "string", EXPORT_READ_STATUS_DOC),
+    Column("export_bytes_read", "bigint", "Bytes of the export ZIP read (ranged GETs): its tail, directory, stats."),
+    *MANIFEST_COLUMNS,
+    *(
+        Column(STATS_COLUMN_PREFIX + c.name, c.athena_type, "Stats summary: " + c.description)
+        for c in STATS_SUMMARY_COLUMNS
+    ),
+    Column("stats_key", "string", "Key of the session's stats object in the archive bucket; null when none."),
+)
+
+
+def _export(name: str) -> Callable[[Mapping[str, Any], Context], object]:
+    return lambda _detail, ctx: None if ctx.export is None else ctx.export.get(name)
+
+
+EXPORT_FIELDS: tuple[Field, ...] = tuple(
+    Field(column.name, column.athena_type, column.description, _export(column.name)) for column in EXPORT_COLUMNS
+)
+
+
+def export_values(
+    read_status: str,
+    bytes_read: int,
+    manifest: Mapping[str, object] | None,
+    stats: Mapping[str, object] | None,
+    key: str | None,
+) -> dict[str, object]:
+    """The export columns' values: the read status, the bytes read, the manifest's and the stats summary's
+    `to_record()` (None when not read), and the stats object's key (None when there is none)."""
+    values: dict[str, object] = {"export_read_status": read_status, "export_bytes_read": bytes_read}
+    values.update(manifest or {})
+    values.update({STATS_COLUMN_PREFIX + name: value for name, value in (stats or {}).items()})
+    values["stats_key"] = key
+    return {column.name: values.get(column.name) for column in EXPORT_COLUMNS}
 
 
 SCHEMA: tuple[Field, ...] = (
@@ -299,6 +355,7 @@ SCHEMA: tuple[Field, ...] = (
         "S3 URI of the exported ZIP (logs, saves, stats/perf_stats_v1.csv).",
         _api("ExportFilesMetadata", "OutputUri"),
     ),
+    *EXPORT_FIELDS,
     Field(
         "archived_at",
         "timestamp",
@@ -364,7 +421,9 @@ def _column(name: str) -> Callable[[Mapping[str, object], str], object]:
 LEDGER_ATTRIBUTES: tuple[ItemAttribute, ...] = (
     ItemAttribute("session_arn", "S", "Stream session ARN: the partition key, one item per archived session."),
     ItemAttribute("s3_key", "S", "Key of the session's record in the archive bucket.", lambda _r, key: key),
-    ItemAttribute("schema_version", "S", "The record's `schema_version`, as text.", lambda _r, _k: str(SCHEMA_VERSION)),
+    ItemAttribute(
+        "schema_version", "S", "The record's `schema_version`, as text.", lambda r, _k: str(r["schema_version"])
+    ),
     ItemAttribute("archived_at", "S", "The record's `archived_at`.", _column("archived_at"), optional=True),
     ItemAttribute(
         "created_at", "S", "The record's `created_at`; absent if it is null.", _column("created_at"), optional=True

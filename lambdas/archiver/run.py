@@ -23,9 +23,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from archiver import telemetry
-from archiver.archive import Archived, Archivist, ForeignRecord
+from archiver.archive import Archived, Archivist, ExportTally, ForeignRecord
 from archiver.budget import Budget, OutOfTime
 from archiver.errors import TRANSIENT_ERRORS, FatalError, error_code
+from archiver.exportfiles import ExportFiles
 from archiver.ledger import Ledger, LedgerUnavailable
 from archiver.ownership import Owner, log_foreign
 from archiver.records import SessionArn, parse_session_arn
@@ -75,6 +76,7 @@ class RegionReport:
     list_restarts: int = 0
     error: str | None = None
     resume: Resume | None = None  # set when the run ran out of time with this Region unfinished
+    exports: ExportTally = field(default_factory=ExportTally)  # what reading the export ZIPs did
 
 
 @dataclass
@@ -87,6 +89,13 @@ class RunReport:
         total = Counts()
         for region in self.regions:
             total.add(region.counts)
+        return total
+
+    @property
+    def exports(self) -> ExportTally:
+        total = ExportTally()
+        for region in self.regions:
+            total.add(region.exports)
         return total
 
     @property
@@ -104,8 +113,14 @@ class RunReport:
             "ok": not self.errors,
             "duration_ms": self.duration_ms,
             "total": {**asdict(self.total), "duration_ms": self.duration_ms},
+            "exports": self.exports.as_dict(),
             "regions": {
-                r.region: {**asdict(r.counts), "duration_ms": r.duration_ms, "list_restarts": r.list_restarts}
+                r.region: {
+                    **asdict(r.counts),
+                    "duration_ms": r.duration_ms,
+                    "list_restarts": r.list_restarts,
+                    "exports": r.exports.as_dict(),
+                }
                 | ({"error": r.error} if r.error else {})
                 for r in self.regions
             },
@@ -127,13 +142,15 @@ class RegionRun:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         start: Resume | None = None,
         owner: Owner | None = None,
+        *,
+        exports: ExportFiles,
     ) -> None:
         self.source = source
         self.region = source.region
         self.ledger = ledger
         self.settings = settings
         self.budget = budget
-        self.archivist = Archivist(settings, ledger, store, now, owner)
+        self.archivist = Archivist(settings, ledger, store, now, owner, exports=exports)
         self.owner = self.archivist.owner
         self.counts = Counts()
         self._lock = threading.Lock()
@@ -225,6 +242,7 @@ class RegionRun:
             list_restarts=self.source.restarts,
             error=self._fatal or error,
             resume=None if error else self._resume(listing_done),
+            exports=self.archivist.take(),
         )
 
     def _usable(self, items: Sequence[Mapping[str, Any]]) -> list[tuple[SessionArn, Mapping[str, Any]]]:
@@ -345,6 +363,8 @@ def run_archive(
     budget: Budget,
     resume: Mapping[str, Resume] | None = None,
     owner: Owner | None = None,
+    *,
+    exports: ExportFiles,
 ) -> RunReport:
     """Run every source Region in parallel, each with its own pipeline and the shared budget, archiving only
     `owner`'s sessions; with `resume` (a follow-up invocation), only those Regions, each from its position."""
@@ -354,7 +374,9 @@ def run_archive(
     starts = resume or {}
 
     def region_run(source: SessionSource) -> RegionReport:
-        return RegionRun(source, ledger, store, settings, budget, start=starts.get(source.region), owner=owner).run()
+        return RegionRun(
+            source, ledger, store, settings, budget, start=starts.get(source.region), owner=owner, exports=exports
+        ).run()
 
     with ThreadPoolExecutor(max(1, len(sources)), thread_name_prefix="region") as regions:
         reports = list(regions.map(region_run, sources))

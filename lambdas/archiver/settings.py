@@ -29,6 +29,7 @@ class Settings:
     bucket_name: str
     prefix: str
     source_regions: tuple[str, ...]
+    stats_prefix: str = "perf-stats/"  # the stats objects' prefix in the archive bucket (docs/EXPORTS.md)
     keep_environment_values: bool = False
     keep_launch_argument_values: bool = False  # archiver.redaction: values of AdditionalLaunchArgs stored as given
     safety_margin_seconds: float = 30.0
@@ -111,6 +112,19 @@ def _prefix(env: Mapping[str, str]) -> str:
         raise _malformed("ARCHIVE_PREFIX", prefix, error) from None
 
 
+def _stats_prefix(env: Mapping[str, str], prefix: str) -> str:
+    stats = env.get("STATS_PREFIX", "perf-stats/").strip()
+    try:
+        stats = rules.prefix(stats)
+    except RuleError as error:
+        raise _malformed("STATS_PREFIX", stats, error) from None
+    if stats.startswith(prefix) or prefix.startswith(stats):
+        raise ConfigError(
+            f"STATS_PREFIX={stats!r} and ARCHIVE_PREFIX={prefix!r} overlap: neither may be a prefix of the other."
+        )
+    return stats
+
+
 def _export_locations(env: Mapping[str, str]) -> tuple[ExportLocation, ...]:
     raw = env.get("EXPORT_LOCATIONS", "").strip()
     try:
@@ -128,6 +142,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bucket_name=_required(env, "ARCHIVE_BUCKET_NAME", rules.bucket_name, rules.BUCKET_FORM),
         prefix=prefix,
         source_regions=_regions(env),
+        stats_prefix=_stats_prefix(env, prefix),
         keep_environment_values=_flag(env, "KEEP_ENVIRONMENT_VARIABLE_VALUES"),
         keep_launch_argument_values=_flag(env, "KEEP_LAUNCH_ARGUMENT_VALUES"),
         safety_margin_seconds=_optional(env, "TIME_BUDGET_MARGIN_SECONDS", 30.0, rules.MARGIN_SECONDS.parse),

@@ -8,7 +8,7 @@ ledger item it writes is made from the record that S3 holds, never from its own 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
@@ -30,20 +30,27 @@ class RecordStore:
         The result is `body` itself when this call stored it. Otherwise it is the stored object: another
         writer's record, or this very call's when botocore retried a write whose first answer was lost.
         """
+        if self.write_once(key, body, "application/json"):
+            return body
+        return self.get(key)
+
+    def write_once(self, key: str, body: bytes | IO[bytes], content_type: str) -> bool:
+        """Store `body` (bytes, or a seekable file at its start) unless the key holds an object already;
+        True when this call stored it, False when an object was there (it is left as it is)."""
         try:
             self._client.put_object(
                 Bucket=self.bucket_name,
                 Key=key,
                 Body=body,
-                ContentType="application/json",
+                ContentType=content_type,
                 IfNoneMatch="*",
             )
         except ClientError as error:
             if error_code(error) not in _EXISTS:
                 raise_if_fatal(error, f"PutObject to bucket {self.bucket_name}")
                 raise
-            return self.get(key)
-        return body
+            return False
+        return True
 
     def get(self, key: str) -> bytes:
         """One stored record's bytes."""

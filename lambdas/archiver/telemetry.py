@@ -15,6 +15,26 @@ FOREIGN = "SessionsForeign"  # not this function's (another account or partition
 RUN_DURATION = "RunDurationMilliseconds"
 RUN_COMPLETED = "RunCompleted"  # 1 for each run that reached its summary; the "no successful run" alarm watches it
 
+# The export ZIPs (archiver.exportfiles, docs/EXPORTS.md), per run and per consumer batch.
+EXPORTS_READ = "ExportsRead"  # ZIPs whose central directory was reached (export_read_status read)
+EXPORTS_UNREADABLE = "ExportsUnreadable"  # OutputUri not S3, ZIP or bucket missing, access denied: recorded
+EXPORT_BYTES_READ = "ExportBytesRead"  # bytes of ZIPs read by ranged GETs
+STATS_STORED = "StatsObjectsStored"  # stats objects this function wrote (status stored or truncated)
+STATS_TRUNCATED = "StatsTruncated"  # a cap (rows, inflated bytes) cut the stats: the rows before it are stored
+STATS_ABSENT = "StatsAbsent"  # the ZIP has no stats/perf_stats_v1.csv
+STATS_FAILED = "StatsFailed"  # the ZIP or CSV could not be read: bad_header, unsupported, malformed, too_large
+
+# The export tally's field (archive.ExportTally) behind each metric, in the run summary and the batch's.
+EXPORT_FIELDS = {
+    EXPORTS_READ: "exports_read",
+    EXPORTS_UNREADABLE: "exports_unreadable",
+    EXPORT_BYTES_READ: "export_bytes_read",
+    STATS_STORED: "stats_stored",
+    STATS_TRUNCATED: "stats_truncated",
+    STATS_ABSENT: "stats_absent",
+    STATS_FAILED: "stats_failed",
+}
+
 # The summary's counter (run.Counts field) behind each metric; `repeated` is in the summary only.
 COUNTER_FIELDS = {
     LISTED: "listed",

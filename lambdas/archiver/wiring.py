@@ -17,6 +17,7 @@ from botocore.config import Config
 
 from archiver.budget import CONNECT_TIMEOUT_SECONDS, RequestCutoff
 from archiver.continuation import INVOKE_CONFIG, Invoker
+from archiver.exportfiles import ExportFiles
 from archiver.ledger import Ledger
 from archiver.ratelimit import TokenBucket
 from archiver.sessions import SessionSource
@@ -49,6 +50,7 @@ class Wiring:
     store: RecordStore
     cutoff: RequestCutoff
     invoker: Invoker  # follow-up invocations of the scheduled function (its client built on first use)
+    exports: ExportFiles  # the export ZIPs, read by ranges with their own S3 client (the studio's buckets)
 
 
 def wire(settings: Settings) -> Wiring:
@@ -85,6 +87,7 @@ def wire(settings: Settings) -> Wiring:
         store=RecordStore(client("s3"), settings.bucket_name),
         cutoff=cutoff,
         invoker=Invoker(lambda: session.client("lambda", config=INVOKE_CONFIG)),
+        exports=ExportFiles(client("s3")),
     )
 
 

@@ -12,6 +12,7 @@ from local.stack import DUMMY_SECRET_ACCESS_KEY
 REGION: Final = "us-east-2"
 ACCOUNT: Final = "111122223333"
 PREFIX: Final = "sessions/"
+STATS_PREFIX: Final = "perf-stats/"  # the archiver's default, set explicitly in the worlds' environment
 GLS_OPERATIONS: Final = ("ListStreamSessionsByAccount", "GetStreamSession")
 STORE_OPERATIONS: Final = ("BatchGetItem", "PutObject", "PutItem")
 OPERATIONS: Final = GLS_OPERATIONS + STORE_OPERATIONS

@@ -3,15 +3,19 @@ sessions that should be in it, and what each record and its key must be."""
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import json
 import re
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from archiver.records import ITEM_VALUE_LIMIT, REDACTED, SCHEMA
-from local.reliability.constants import PREFIX
+from local.reliability.constants import PREFIX, STATS_PREFIX
 
 
 @dataclass
@@ -181,7 +185,7 @@ def expected_record(detail: Mapping[str, Any], listed_arn: str) -> dict[str, obj
     match = SESSION_ARN.fullmatch(listed_arn)
     assert match is not None, listed_arn
     want: dict[str, object] = {
-        "schema_version": 1,
+        "schema_version": 2,
         "session_arn": listed_arn,
         "session_id": match["session"],
         "stream_group_id": match["group"],
@@ -256,6 +260,8 @@ _ATHENA_TYPES: Final[dict[str, Callable[[object], bool]]] = {
     "timestamp": lambda v: isinstance(v, str) and TIMESTAMP.fullmatch(v) is not None,
     "array<string>": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "map<string,string>": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "bigint": lambda v: isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63,
+    "double": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
 }
 
 
@@ -297,3 +303,118 @@ def expected_launch_args(args: object, *, keep: bool) -> list[str] | None:
         else:
             out.append(REDACTED)
     return out
+
+
+# --- The export ZIP (issue 11), restated with the standard library's zipfile and csv -----------------------
+
+STATS_KEY_PATTERN: Final = re.compile(
+    re.escape(STATS_PREFIX) + r"source_region=(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})/"
+    r"created_date=(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})/(?P<group>[A-Za-z0-9-]{1,32})_(?P<session>[A-Za-z0-9-]{1,32})"
+    r"\.json\.gz"
+)
+PERF_STATS: Final = "stats/perf_stats_v1.csv"
+DOCUMENTED: Final = (
+    "timestamp",
+    "app_cpu_normalized",
+    "app_mem_mb",
+    "app_mem_normalized",
+    "shared_sys_cpu_pct",
+    "shared_sys_mem_mb",
+    "shared_sys_mem_pct",
+    "shared_sys_gpu_pct",
+    "shared_sys_vram_mb",
+    "shared_sys_vram_pct",
+)
+# Every column the record gained in version 2 (docs/schema.md, docs/EXPORTS.md).
+EXPORT_COLUMNS: Final = (
+    "export_read_status",
+    "export_bytes_read",
+    "member_count",
+    "total_compressed_bytes",
+    "total_uncompressed_bytes",
+    "top_level_folders",
+    "folders_truncated",
+    "perf_stats_present",
+    "zip_size",
+    "zip_etag",
+    "stats_status",
+    "stats_rows",
+    "stats_bad_values",
+    "stats_bad_timestamps",
+    "stats_ragged_rows",
+    "stats_bad_lines",
+    "stats_ignored_columns",
+    "stats_missing_columns",
+    "stats_extra_columns",
+    "stats_reason",
+    "stats_key",
+)
+
+
+def zip_name_matches(key: str, group: str, session: str) -> bool:
+    """docs/EXPORTS.md: a folder's ZIP is the session's when its file name ends -<group>-<session>.zip."""
+    name = key.rsplit("/", 1)[-1]
+    return name.lower().endswith(".zip") and name[: -len(".zip")].endswith(f"-{group}-{session}")
+
+
+def csv_rows(zip_bytes: bytes) -> list[dict[str, str]] | None:
+    """The stats CSV's rows as the standard library reads them; None when there is no clean CSV to compare
+    (no member, not a ZIP zipfile reads, a header other than the documented columns)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            text = archive.read(PERF_STATS).decode("utf-8-sig")
+    except (KeyError, zipfile.BadZipFile, ValueError, NotImplementedError, OSError, EOFError):
+        return None
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != DOCUMENTED:
+        return None
+    return [row for row in reader if any(row.values())]
+
+
+def expected_export(
+    zip_bytes: bytes | None, etag: str | None, stats_key: str | None, status_when_missing: str
+) -> dict[str, object] | None:
+    """The record's export columns for a ZIP (None: it could not be found, `status_when_missing`), where
+    they can be known from outside: the manifest, and the stats when the CSV is clean. None when the ZIP is one
+    zipfile cannot read (a hostile one): then only the column types are checked."""
+    if zip_bytes is None:
+        return dict.fromkeys(EXPORT_COLUMNS) | {"export_read_status": status_when_missing, "export_bytes_read": 0}
+    try:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return None
+    folders = sorted({info.filename.partition("/")[0] for info in infos if "/" in info.filename})
+    want: dict[str, object] = {
+        "export_read_status": "read",
+        "member_count": len(infos),
+        "total_compressed_bytes": sum(info.compress_size for info in infos),
+        "total_uncompressed_bytes": sum(info.file_size for info in infos),
+        "top_level_folders": folders[:100],
+        "folders_truncated": len(folders) > 100,
+        "perf_stats_present": any(info.filename == PERF_STATS for info in infos),
+        "zip_size": len(zip_bytes),
+        "zip_etag": etag,
+    }
+    rows = csv_rows(zip_bytes)
+    if not want["perf_stats_present"]:
+        want |= {"stats_status": "absent", "stats_rows": 0, "stats_key": None}
+    elif rows is not None:
+        want |= {"stats_status": "stored", "stats_rows": len(rows), "stats_key": stats_key}
+        want |= {"stats_missing_columns": [], "stats_extra_columns": [], "stats_reason": None}
+    return want
+
+
+def stats_problems(key: str, body: bytes, arn: str, rows: int | None) -> list[str]:
+    """A stored stats object: gzip JSON lines, each the session's, `rows` of them when the CSV is known."""
+    problems = [] if STATS_KEY_PATTERN.fullmatch(key) else [f"stats key outside the layout: {key!r}"]
+    try:
+        lines = gzip.decompress(body).splitlines()
+        parsed = [json.loads(line) for line in lines]
+    except (OSError, EOFError, ValueError) as error:
+        return [*problems, f"{key}: not gzip JSON lines ({error})"]
+    if any(not isinstance(row, dict) or row.get("session_arn") != arn for row in parsed):
+        problems.append(f"{key}: a row is not a JSON object of {arn}")
+    if rows is not None and len(parsed) != rows:
+        problems.append(f"{key}: {len(parsed)} rows, the CSV has {rows}")
+    return problems

@@ -9,6 +9,7 @@ import functools
 import itertools
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,16 +21,30 @@ from archiver.rules import TRUE_WORDS
 from local.fault_proxy import FaultProxyClient
 from local.gls import EmulatorClient, GameLiftStreamsEmulator
 from local.reliability.accounting import Snapshot, consistency, judge_run
-from local.reliability.constants import ACCOUNT, CANARIES, CANARY, ENV_CANARY, GLS_OPERATIONS, PREFIX, REGION, names
+from local.reliability.constants import (
+    ACCOUNT,
+    CANARIES,
+    CANARY,
+    ENV_CANARY,
+    GLS_OPERATIONS,
+    PREFIX,
+    REGION,
+    STATS_PREFIX,
+    names,
+)
 from local.reliability.hostile import HostileEmulator
 from local.reliability.oracle import (
+    EXPORT_COLUMNS,
     Audit,
     check_record_line,
+    expected_export,
     expected_launch_args,
     expected_record,
     item_problems,
     judge,
+    stats_problems,
     utc_date,
+    zip_name_matches,
 )
 from local.stack import LocalStack
 from local.worker import Invocation, Worker
@@ -109,6 +124,7 @@ class World:
             "ARCHIVE_TABLE_NAME": self.table,
             "ARCHIVE_BUCKET_NAME": self.bucket,
             "ARCHIVE_PREFIX": PREFIX,
+            "STATS_PREFIX": STATS_PREFIX,
             "SOURCE_REGIONS": self.region,
             **self.settings,
             **(overrides or {}),
@@ -210,12 +226,14 @@ class World:
 
     # -- inspecting ---------------------------------------------------------------------------------
 
-    def object_versions(self) -> dict[str, list[str]]:
-        """Every key in the bucket with the IDs of all its versions (an overwrite adds one)."""
+    def object_versions(self, suffix: str = ".json") -> dict[str, list[str]]:
+        """Every key in the bucket ending with `suffix` (the records; ".json.gz": the stats objects; "": all)
+        with the IDs of all its versions (an overwrite adds one)."""
         versions: dict[str, list[str]] = {}
         for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket):
             for version in page.get("Versions", []):
-                versions.setdefault(version["Key"], []).append(version["VersionId"])
+                if version["Key"].endswith(suffix):
+                    versions.setdefault(version["Key"], []).append(version["VersionId"])
         return versions
 
     def object_keys(self) -> dict[str, int]:
@@ -276,6 +294,7 @@ class World:
             key = item.get("s3_key", "")
             if key in records:
                 audit.unequal += item_problems(key, records[key], item)
+        audit.problems += self._stats_audit(records)
         if check_records:
             compared = [
                 (k, r, items.get(str(r["session_arn"]))) for k, r in records.items() if r["session_arn"] in expected
@@ -296,6 +315,62 @@ class World:
         audit.leaks += [f"{canary} in {where}" for where, text in places for canary in self.canaries if canary in text]
         return audit
 
+    def _stats_audit(self, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Every record's stats_key names a stored stats object (and only when its stats_status stores rows),
+        whose rows are the record's stats_rows, each of its session; no stats object is anyone else's."""
+        stats = self.object_versions(".json.gz")
+        problems: list[str] = []
+        claimed: set[str] = set()
+        for key, record in records.items():
+            stats_key, status = record.get("stats_key"), record.get("stats_status")
+            if (stats_key is not None) != (status in ("stored", "truncated")):
+                problems.append(f"{key}: stats_key {stats_key!r} with stats_status {status!r}")
+            if not isinstance(stats_key, str):
+                continue
+            claimed.add(stats_key)
+            if stats_key not in stats:
+                problems.append(f"{key}: its stats object {stats_key} does not exist")
+                continue
+            rows = record.get("stats_rows")
+            body = self._body(stats_key)
+            problems += stats_problems(
+                stats_key, body, str(record["session_arn"]), rows if isinstance(rows, int) else None
+            )
+        archived = {str(record["session_arn"]).rsplit("/", 1)[-1] for record in records.values()}
+        for key in set(stats) - claimed:  # a crash between the stats object and the record leaves one until retried
+            if key.rsplit("_", 1)[-1].removesuffix(".json.gz") in archived:
+                problems.append(f"stats object {key} is not its archived session's stats_key")
+        return problems
+
+    def _export_zip(self, detail: Mapping[str, Any]) -> tuple[bytes | None, str | None, str]:
+        """The session's export ZIP found as docs/EXPORTS.md says (bytes, ETag), or None and the status the
+        record must then say."""
+        metadata = detail.get("ExportFilesMetadata") or {}
+        uri = metadata.get("OutputUri") if isinstance(metadata, Mapping) else None
+        arn = parse_session_arn(detail.get("Arn"))
+        if not isinstance(uri, str) or not uri.startswith("s3://") or arn is None:
+            return None, None, "not_s3"
+        bucket, _, path = uri[len("s3://") :].partition("/")
+        if not S3_BUCKET.fullmatch(bucket) or not _utf8(path) or len(path.encode("utf-8")) > 1024:
+            return None, None, "not_s3"  # no request can name it
+        if path.lower().endswith(".zip"):
+            key: str | None = path
+        else:
+            folder = path if not path or path.endswith("/") else path + "/"
+            try:
+                listed = self._s3.list_objects_v2(Bucket=bucket, Prefix=folder, Delimiter="/").get("Contents", [])
+            except self._s3.exceptions.NoSuchBucket:
+                return None, None, "no_bucket"
+            mine = [o for o in listed if zip_name_matches(o["Key"], arn.stream_group_id, arn.session_id)]
+            key = max(mine, key=lambda o: (o["LastModified"], o["Key"]))["Key"] if mine else None
+        if key is None:
+            return None, None, "not_found"
+        try:
+            answer = self._s3.get_object(Bucket=bucket, Key=key)
+        except self._s3.exceptions.ClientError:
+            return None, None, "not_found"
+        return answer["Body"].read(), answer.get("ETag"), "read"
+
     def _body(self, key: str, version: str | None = None) -> bytes:
         extra = {"VersionId": version} if version else {}
         body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read()
@@ -315,12 +390,26 @@ class World:
         want = expected_record(detail, arn.arn)
         keep = self.settings.get("KEEP_LAUNCH_ARGUMENT_VALUES", "").strip().lower() in TRUE_WORDS
         want["additional_launch_args"] = expected_launch_args(detail.get("AdditionalLaunchArgs"), keep=keep)
+        created_at = detail.get("CreatedAt")
+        stats_key = (
+            f"{STATS_PREFIX}source_region={arn.region}/created_date={utc_date(created_at)}/"
+            f"{arn.stream_group_id}_{arn.session_id}.json.gz"
+            if isinstance(created_at, datetime)
+            else None
+        )
+        zip_bytes, etag, missing = self._export_zip(detail)
+        export = expected_export(zip_bytes, etag, stats_key, missing)
+        checked = set(EXPORT_COLUMNS)  # by type always (check_record_line); by value where `export` knows
+        want.update(export or {})
+        bytes_read = record.get("export_bytes_read")
+        if zip_bytes is not None and not (isinstance(bytes_read, int) and 0 < bytes_read <= len(zip_bytes)):
+            want["export_bytes_read"] = f"between 1 and {len(zip_bytes)}"
         problems = [
             f"{key}: {column} is {record.get(column)!r}, GetStreamSession says {value!r}"
             for column, value in want.items()
             if record.get(column) != value
         ]
-        unchecked = set(record) - set(want) - {"archived_at"}
+        unchecked = set(record) - set(want) - checked - {"archived_at"}
         problems += [f"{key}: column {c} has no oracle" for c in sorted(unchecked)]
         if item is not None and item.get("archived_at") != record.get("archived_at"):
             problems.append(f"{key}: item archived_at {item.get('archived_at')} != record {record.get('archived_at')}")
@@ -328,6 +417,17 @@ class World:
         if isinstance(created, datetime) and f"/created_date={utc_date(created)}/" not in key:
             problems.append(f"{key}: created_date is not the date of CreatedAt {created.isoformat()}")
         return problems, served
+
+
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 WorldFactory = Callable[..., World]

@@ -80,6 +80,7 @@ def archived_item(arn: str, prefix: str = "sessions/") -> dict[str, dict[str, st
     if parsed is None:
         raise ValueError(f"not a stream-session ARN: {arn!r}")
     unknown: collections.defaultdict[str, object] = collections.defaultdict(lambda: None)
+    unknown["schema_version"] = records.SCHEMA_VERSION
     item = records.ledger_item(unknown, object_key(prefix, parsed, PRELOAD_CREATED_AT))
     return {name: {"S": value} for name, value in item.items()} | {LEDGER_PARTITION_KEY: {"S": arn}}
 

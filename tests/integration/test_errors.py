@@ -230,6 +230,6 @@ def test_the_handler_finds_gamelift_streams_only_through_the_sdk_variable(
         summary = archive.run()
         assert elsewhere.call_counts() == {"ListStreamSessionsByAccount": 1, "GetStreamSession": 1}
     assert archive.emulator.call_counts() == {}
-    assert +archive.stack.proxy.call_counts() == {"BatchGetItem": 1, "PutObject": 1, "PutItem": 1}
+    assert +archive.stack.proxy.call_counts() == {"BatchGetItem": 1, "HeadObject": 1, "PutObject": 1, "PutItem": 1}
     assert summary["total"]["archived"] == 1 and second != first
     assert archive.archived_arns() == set(archive.items()) == {first, second}

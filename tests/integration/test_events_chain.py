@@ -14,6 +14,8 @@ from local.lambda_context import LambdaContext
 from local.stack import LocalStack
 from tests.stack_fixtures import Archive, archive_world
 
+from .conftest import stats_objects
+
 EXPORTS = "events-exports"
 LOCATIONS = f"s3://{EXPORTS}/gamelift/"
 
@@ -68,7 +70,8 @@ def test_an_export_landing_is_archived_through_the_chain_exactly_as_the_reconcil
 
     summary = chain.run()  # the reconciler finds nothing left, and rewrites nothing
     assert summary["total"]["archived"] == 0 and summary["total"]["already_archived"] == 3
-    assert chain.objects() == by_event and chain.object_versions() == 3
+    assert chain.objects() == by_event and chain.object_versions() == 3 + 3  # records and stats objects, once each
+    assert len(stats_objects(chain)) == 3 and all(r["stats_key"] in stats_objects(chain) for r in by_event.values())
 
 
 def test_a_zip_that_lands_before_the_api_says_succeeded_is_archived_once_it_does(chain: Archive) -> None:
@@ -101,7 +104,7 @@ def test_the_reconciler_and_the_consumer_on_the_same_session_leave_one_record_eq
     result = poller.drain(lambda: poller.totals.deleted >= 1, timeout=30)
 
     assert result.failed == 0
-    assert chain.objects() == stored and chain.object_versions() == 1
+    assert chain.objects() == stored and chain.object_versions() == 2  # the record and its stats object, once
     [record] = stored.values()
     assert chain.items()[arn]["archived_at"] == record["archived_at"]
 

@@ -27,6 +27,7 @@ from botocore.config import Config
 from botocore.response import StreamingBody
 
 from archiver.budget import Budget
+from archiver.exportfiles import ExportFiles
 from archiver.ledger import Ledger
 from archiver.ratelimit import TokenBucket
 from archiver.run import RegionRun, RunReport, run_archive
@@ -40,6 +41,7 @@ ACCOUNT = "111122223333"
 GROUP = "sg-1A2b3C4d5"
 TABLE = "archive"
 BUCKET = "archive-bucket"
+EXPORT_BUCKET = "exports"  # where the fake sessions' OutputUris point (s3://exports/<n>/files.zip)
 KEY_ATTRIBUTE = "session_arn"  # the table's partition key, as the stack creates it
 FIRST_CREATED = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 EPOCH = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)  # wall time at fake clock 0, for the run's `now`
@@ -482,18 +484,41 @@ class FakeDynamoDB(FakeService):
 
 
 class FakeS3(FakeService):
-    """PutObject (with If-None-Match: *) and GetObject on buckets kept as dicts of key -> bytes."""
+    """PutObject (with If-None-Match: *), GetObject (Range, If-Match), HeadObject and ListObjectsV2 on buckets
+    kept as dicts of key -> bytes: the archive bucket and an export bucket (`add_object` puts a ZIP there)."""
 
     service_id = "s3"
 
-    def __init__(self, log: CallLog | None = None, clock: FakeClock | None = None, buckets: Sequence[str] = (BUCKET,)):
+    def __init__(
+        self,
+        log: CallLog | None = None,
+        clock: FakeClock | None = None,
+        buckets: Sequence[str] = (BUCKET, EXPORT_BUCKET),
+    ):
         super().__init__(log, clock)
         self.buckets: dict[str, dict[str, bytes]] = {name: {} for name in buckets}
         self.content_types: dict[str, str | None] = {}
+        self.modified: dict[tuple[str, str], datetime] = {}
+        self.etags: dict[tuple[str, str], str] = {}
+        self.versions = 0  # bumped by every write: the ETag of an object is its write's number
 
     def objects(self, bucket: str = BUCKET) -> dict[str, dict[str, Any]]:
-        """The bucket's records, decoded, by key."""
-        return {key: json.loads(body) for key, body in self.buckets[bucket].items()}
+        """The bucket's records (the .json objects), decoded, by key."""
+        return {key: json.loads(body) for key, body in self.buckets[bucket].items() if key.endswith(".json")}
+
+    def blobs(self, bucket: str = BUCKET, suffix: str = "") -> dict[str, bytes]:
+        """The bucket's objects whose keys end with `suffix`, as bytes."""
+        return {key: body for key, body in self.buckets[bucket].items() if key.endswith(suffix)}
+
+    def add_object(self, bucket: str, key: str, body: bytes, modified: datetime | None = None) -> None:
+        with self._lock:
+            self.buckets.setdefault(bucket, {})[key] = body
+            self.versions += 1
+            self.modified[(bucket, key)] = modified or EPOCH + timedelta(seconds=self.versions)
+            self.etags[(bucket, key)] = f'"v{self.versions}"'
+
+    def _etag(self, bucket: str, key: str) -> str:
+        return self.etags.get((bucket, key), '"fake"')
 
     def put_object(
         self,
@@ -513,13 +538,70 @@ class FakeS3(FakeService):
         self.content_types[Key] = ContentType
         return {"ETag": '"fake"'}
 
-    def get_object(self, region: str, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+    def _object(self, bucket: str, key: str) -> bytes:
+        if bucket not in self.buckets:
+            raise AwsError("NoSuchBucket", 404, "The specified bucket does not exist")
+        if key not in self.buckets[bucket]:
+            raise AwsError("NoSuchKey", 404, "The specified key does not exist.")
+        return self.buckets[bucket][key]
+
+    def get_object(
+        self,
+        region: str,
+        Bucket: str,  # noqa: N803
+        Key: str,  # noqa: N803
+        Range: str | None = None,  # noqa: N803
+        IfMatch: str | None = None,  # noqa: N803
+        **_: Any,
+    ) -> dict[str, Any]:
+        body = self._object(Bucket, Key)
+        if IfMatch is not None and IfMatch != self._etag(Bucket, Key):
+            raise AwsError("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
+        if Range is not None:
+            first, _dash, last = Range.removeprefix("bytes=").partition("-")
+            if int(first) >= len(body):
+                raise AwsError("InvalidRange", 416, "The requested range is not satisfiable")
+            body = body[int(first) : int(last) + 1]
+        return {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)}
+
+    def head_object(self, region: str, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        try:
+            body = self._object(Bucket, Key)
+        except AwsError as error:  # HEAD has no body: the code is the status
+            raise AwsError(str(error.status), error.status) from None
+        return {"ContentLength": len(body), "ETag": self._etag(Bucket, Key)}
+
+    def list_objects_v2(
+        self,
+        region: str,
+        Bucket: str,  # noqa: N803
+        Prefix: str = "",  # noqa: N803
+        Delimiter: str | None = None,  # noqa: N803
+        ContinuationToken: str | None = None,  # noqa: N803
+        MaxKeys: int = 1000,  # noqa: N803
+        **_: Any,
+    ) -> dict[str, Any]:
         if Bucket not in self.buckets:
             raise AwsError("NoSuchBucket", 404, "The specified bucket does not exist")
-        if Key not in self.buckets[Bucket]:
-            raise AwsError("NoSuchKey", 404, "The specified key does not exist.")
-        body = self.buckets[Bucket][Key]
-        return {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)}
+        keys = sorted(
+            key
+            for key in self.buckets[Bucket]
+            if key.startswith(Prefix) and not (Delimiter and Delimiter in key[len(Prefix) :])
+        )
+        start = int(ContinuationToken or 0)
+        page = keys[start : start + MaxKeys]
+        more = start + MaxKeys < len(keys)
+        contents = [
+            {
+                "Key": key,
+                "Size": len(self.buckets[Bucket][key]),
+                "LastModified": self.modified.get((Bucket, key), EPOCH),
+            }
+            for key in page
+        ]
+        return {"Contents": contents, "IsTruncated": more} | (
+            {"NextContinuationToken": str(start + MaxKeys)} if more else {}
+        )
 
 
 class FakeLambda(FakeService):
@@ -588,6 +670,9 @@ class World:
     def store(self, bucket: str = BUCKET) -> RecordStore:
         return RecordStore(self.s3.client(), bucket)
 
+    def exports(self, **options: Any) -> ExportFiles:
+        return ExportFiles(self.s3.client(), **options)
+
     def budget(self, seconds: float | None = None) -> Budget:
         return Budget(seconds, clock=self.clock)
 
@@ -600,6 +685,7 @@ class World:
             values,
             self.budget(budget_seconds),
             now=self.clock.wall,
+            exports=self.exports(),
         )
 
     def run(
@@ -609,7 +695,12 @@ class World:
         values = self.settings(regions, **settings)
         sources = [self.source(region, values.max_list_restarts) for region in values.source_regions]
         return run_archive(
-            values, sources, self.ledger(values.table_name), self.store(values.bucket_name), self.budget(budget_seconds)
+            values,
+            sources,
+            self.ledger(values.table_name),
+            self.store(values.bucket_name),
+            self.budget(budget_seconds),
+            exports=self.exports(),
         )
 
     def archived(self) -> set[str]:

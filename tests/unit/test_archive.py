@@ -14,7 +14,7 @@ from .fakes import ACCOUNT, BUCKET, KEY_ATTRIBUTE, REGION, World
 
 
 def writer(world: World) -> Archivist:
-    return Archivist(world.settings(), world.ledger(), world.store(), world.clock.wall)
+    return Archivist(world.settings(), world.ledger(), world.store(), world.clock.wall, exports=world.exports())
 
 
 def test_racing_writers_store_one_record_and_one_item_equal_to_it() -> None:
@@ -31,7 +31,8 @@ def test_racing_writers_store_one_record_and_one_item_equal_to_it() -> None:
     [(key, body)] = world.s3.buckets[BUCKET].items()
     record = json.loads(body)
     assert world.ddb.items()[arn.arn] == ledger_item(record, key) | {KEY_ATTRIBUTE: arn.arn}
-    assert [c.operation for c in world.log if c.service == "s3"] == ["PutObject", "PutObject", "GetObject"]
+    archive_calls = [c.operation for c in world.log if c.service == "s3" and c.params["Bucket"] == BUCKET]
+    assert archive_calls == ["PutObject", "PutObject", "GetObject"]
 
 
 def test_a_writer_killed_between_s3_and_dynamodb_is_completed_from_its_own_record() -> None:
@@ -72,7 +73,12 @@ def test_the_archivist_is_the_last_gate_it_never_writes_a_foreign_session_whoeve
     foreign = parse_session_arn(detail["Arn"].replace(ACCOUNT, "999999999999"))
     assert ours is not None and foreign is not None
     gate = Archivist(
-        world.settings(), world.ledger(), world.store(), world.clock.wall, Owner(frozenset({REGION}), ACCOUNT)
+        world.settings(),
+        world.ledger(),
+        world.store(),
+        world.clock.wall,
+        Owner(frozenset({REGION}), ACCOUNT),
+        exports=world.exports(),
     )
 
     assert gate.archive(foreign, detail | {"Arn": foreign.arn}, {}) is Archived.FOREIGN  # asked about another's

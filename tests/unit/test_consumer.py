@@ -70,7 +70,7 @@ def consumer(world: World, regions: Sequence[str] = (REGION,), account: str | No
         export_locations(f"s3://{EXPORTS}/{PREFIX}"),
         {region: world.source(region) for region in regions},
         ledger,
-        Archivist(settings, ledger, world.store(), world.clock.wall, owner),
+        Archivist(settings, ledger, world.store(), world.clock.wall, owner, exports=world.exports()),
         max_pending_receives=3,
     )
 

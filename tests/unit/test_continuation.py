@@ -26,6 +26,7 @@ def region_run(world: World, budget: float | None, start: Resume | None = None, 
         world.budget(budget),
         now=world.clock.wall,
         start=start,
+        exports=world.exports(),
     )
 
 

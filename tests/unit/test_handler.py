@@ -128,6 +128,10 @@ def test_each_metric_equals_its_summary_counter_and_a_complete_run_says_so(
     }
     assert value(blob, telemetry.RUN_DURATION) == summary["duration_ms"]
     assert value(blob, telemetry.RUN_COMPLETED) == 1
+    # the export ZIPs: each metric is its summary field (the fake sessions' ZIPs do not exist: unreadable)
+    exported = {name: value(blob, name) for name in telemetry.EXPORT_FIELDS}
+    assert exported == {name: summary["exports"][field] for name, field in telemetry.EXPORT_FIELDS.items()}
+    assert summary["exports"]["exports_unreadable"] == 7 + 1  # read before the failed record's PutObject too
     (complete,) = [line for line in log_lines if line["message"] == "Run complete"]
     assert complete["summary"] == summary and complete["event_id"] == SCHEDULED_EVENT["id"]
 
@@ -165,7 +169,8 @@ def test_warm_invocations_reuse_the_clients_and_start_with_fresh_logger_keys(
     assert (first["total"]["archived"], second["total"]["archived"]) == (3, 2)
     assert container.sessions == 1  # built once, in the cold start
     world = container.world
-    assert (world.gls.clients_built, world.ddb.clients_built, world.s3.clients_built) == (1, 1, 1)
+    # S3: the archive bucket's client and the export ZIPs' own (archiver.wiring)
+    assert (world.gls.clients_built, world.ddb.clients_built, world.s3.clients_built) == (1, 1, 2)
     log_lines, _ = printed(logs)
     by_request: dict[str, list[dict[str, Any]]] = {}
     for line in log_lines:

@@ -206,7 +206,7 @@ KEY = "sessions/source_region=us-west-2/created_date=2026-11-27/sg-1AB2C3De4_ABC
 def test_ledger_item_holds_the_key_the_version_and_the_record_s_times_and_export() -> None:
     assert ledger_item(_record(), KEY) == {
         "s3_key": KEY,
-        "schema_version": "1",
+        "schema_version": "2",
         "archived_at": "2026-11-28 05:00:00.250",
         "created_at": "2026-11-27 18:04:05.123",
         "export_output_uri": "s3://exports/x.zip",
@@ -219,7 +219,7 @@ def test_ledger_item_holds_the_key_the_version_and_the_record_s_times_and_export
 )
 def test_ledger_item_leaves_out_what_dynamodb_would_refuse_or_is_missing(uri: object) -> None:
     item = ledger_item(_record(export_output_uri=uri, created_at=None), KEY)
-    assert item == {"s3_key": KEY, "schema_version": "1", "archived_at": "2026-11-28 05:00:00.250"}
+    assert item == {"s3_key": KEY, "schema_version": "2", "archived_at": "2026-11-28 05:00:00.250"}
 
 
 def test_ledger_item_keeps_an_export_uri_of_the_limit_s_length() -> None:

@@ -93,7 +93,7 @@ def test_each_record_is_the_sessions_detail_under_a_key_from_its_arn_and_creatio
         assert items[arn] == {
             "session_arn": arn,
             "s3_key": key,
-            "schema_version": "1",
+            "schema_version": "2",
             "archived_at": record["archived_at"],
             "created_at": record["created_at"],
             "export_output_uri": detail["ExportFilesMetadata"]["OutputUri"],
@@ -213,7 +213,14 @@ def owned_run(world: World, owner: Owner = OWNER) -> RegionRun:
     """REGION's run as the handler makes it: for the function's account and partition, both source Regions."""
     settings = world.settings(tuple(sorted(owner.regions, key=lambda region: region != REGION)))
     return RegionRun(
-        world.source(REGION), world.ledger(), world.store(), settings, world.budget(), world.clock.wall, owner=owner
+        world.source(REGION),
+        world.ledger(),
+        world.store(),
+        settings,
+        world.budget(),
+        world.clock.wall,
+        owner=owner,
+        exports=world.exports(),
     )
 
 

@@ -98,3 +98,16 @@ def test_messages_name_the_variable_the_value_and_the_form() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({**BASE, "ARCHIVE_BUCKET_NAME": " "})
     assert str(caught.value) == "ARCHIVE_BUCKET_NAME is required: set it to an S3 bucket name (3-63 of a-z 0-9 . -)."
+
+
+def test_the_stats_prefix_defaults_and_follows_the_prefix_rule() -> None:
+    assert load_settings(BASE).stats_prefix == "perf-stats/"
+    assert load_settings({**BASE, "STATS_PREFIX": " stats/v1/ "}).stats_prefix == "stats/v1/"
+    with pytest.raises(ConfigError, match="STATS_PREFIX='stats' is malformed"):
+        load_settings({**BASE, "STATS_PREFIX": "stats"})
+
+
+@pytest.mark.parametrize(("records", "stats"), [("sessions/", "sessions/"), ("a/", "a/b/"), ("a/b/", "a/")])
+def test_the_stats_prefix_may_not_overlap_the_records_prefix(records: str, stats: str) -> None:
+    with pytest.raises(ConfigError, match=r"STATS_PREFIX=.* and ARCHIVE_PREFIX=.* overlap"):
+        load_settings({**BASE, "ARCHIVE_PREFIX": records, "STATS_PREFIX": stats})

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from local.gls.models import GameLiftStreamsBackend
-from local.reliability.constants import ACCOUNT, ENV_CANARY, PREFIX, REGION
+from local.reliability.constants import ACCOUNT, ENV_CANARY, PREFIX, REGION, STATS_PREFIX
 from local.reliability.event_oracle import REDELIVER, Export, Hostile, announced, expected_outcomes, hostile_messages
 from local.reliability.suites.events import OTHER_ACCOUNT, EventCase
 from local.reliability.world import World
@@ -61,6 +61,7 @@ class BlackBox:
             "ARCHIVE_TABLE_NAME": self.world.table,
             "ARCHIVE_BUCKET_NAME": self.world.bucket,
             "ARCHIVE_PREFIX": PREFIX,
+            "STATS_PREFIX": STATS_PREFIX,
             "SOURCE_REGIONS": REGION,
             "MAX_ATTEMPTS": "2",
             "READ_TIMEOUT_SECONDS": "2",
