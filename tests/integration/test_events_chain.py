@@ -122,3 +122,27 @@ def test_the_consumer_logs_each_outcome_as_one_json_line(chain: Archive, logs: p
         for outcome, count in batch.items():
             totals[outcome] = totals.get(outcome, 0) + count
     assert totals == {"archived": 1, "unmatched": 1}
+
+
+def test_the_consumer_stores_each_sessions_stats_equal_to_its_zips_csv(chain: Archive) -> None:
+    import csv
+    import gzip
+    import io
+    import zipfile
+
+    arn = export_and_end(chain)
+    poller = chain.stack.poller(consumer, wait_time_seconds=2, context_factory=context)
+    poller.drain(lambda: chain.archived_arns() == {arn}, timeout=30)
+
+    s3 = chain.stack.client("s3", direct=True)
+    session = arn.rsplit("/", 1)[-1]
+    [key] = [o["Key"] for o in s3.list_objects_v2(Bucket=EXPORTS)["Contents"] if session in o["Key"]]
+    with zipfile.ZipFile(io.BytesIO(s3.get_object(Bucket=EXPORTS, Key=key)["Body"].read())) as archive:
+        expected = list(csv.DictReader(io.StringIO(archive.read("stats/perf_stats_v1.csv").decode("utf-8-sig"))))
+    [record] = chain.objects().values()
+    rows = [json.loads(line) for line in gzip.decompress(stats_objects(chain)[record["stats_key"]]).splitlines()]
+    assert record["export_read_status"] == "read" and record["stats_status"] == "stored"
+    assert len(rows) == len(expected) == record["stats_rows"] > 0
+    assert [row["shared_sys_gpu_pct"] for row in rows] == [float(row["shared_sys_gpu_pct"]) for row in expected]
+    assert {row["session_arn"] for row in rows} == {arn}
+    assert chain.stack.proxy.call_counts()["ListObjectsV2"] == 0  # the event's key: no listing

@@ -132,3 +132,50 @@ def test_stats_key_matches_the_layout(exports: Archive) -> None:
 
     created = datetime.fromisoformat(record["created_at"] + "+00:00")
     assert record["stats_key"] == stats_key("perf-stats/", parsed, created)
+
+
+def test_hostile_zips_are_recorded_counted_and_never_block_the_other_sessions(exports: Archive) -> None:
+    """Someone else's ZIPs in the export bucket: truncated, not a ZIP, a wrong CSV header, no stats member, a
+    central directory pointing outside the file; each session archived with what happened, a good one too."""
+    good = zipfile_bytes({"stats/perf_stats_v1.csv": b"timestamp,app_mem_mb\n2026-11-27T18:00:00Z,1.5\n"})
+    whole = zipfile_bytes({"application/a.log": b"x" * 1000, "stats/perf_stats_v1.csv": b"timestamp\n"})
+    outside = bytearray(whole)
+    end = outside.rindex(b"PK\x05\x06")
+    outside[end + 16 : end + 20] = (len(whole) * 10).to_bytes(4, "little")  # the directory's offset: far beyond
+    cases = {
+        "good": (good, "stored"),
+        "truncated": (whole[: len(whole) // 2], "malformed"),
+        "not-a-zip": (b"this is not a zip file at all" * 10, "malformed"),
+        "bad-header": (zipfile_bytes({"stats/perf_stats_v1.csv": b"cpu,mem\n1,2\n"}), "bad_header"),
+        "no-stats": (zipfile_bytes({"application/a.log": b"hello"}), "absent"),
+        "outside": (bytes(outside), "malformed"),
+    }
+    s3 = exports.stack.client("s3", direct=True)
+    arns = {}
+    for name, (body, _) in cases.items():
+        key = f"hostile/{name}.zip"
+        s3.put_object(Bucket=bucket(exports), Key=key, Body=body)
+        detail = exports.emulator.add_session(
+            ExportFilesMetadata={"Status": "SUCCEEDED", "OutputUri": f"s3://{bucket(exports)}/{key}"}
+        )
+        arns[str(detail["Arn"])] = name
+
+    summary = exports.run()
+
+    assert summary["total"]["archived"] == len(cases) and summary["total"]["failed"] == 0
+    assert summary["exports"]["exports_read"] == len(cases) and summary["exports"]["stats_stored"] == 1
+    assert summary["exports"]["stats_failed"] == 4 and summary["exports"]["stats_absent"] == 1
+    for record in exports.objects().values():
+        body, status = cases[arns[record["session_arn"]]]
+        assert record["export_read_status"] == "read" and record["stats_status"] == status, record["session_arn"]
+        assert record["export_bytes_read"] <= len(body)
+        assert (record["stats_key"] is not None) == (status == "stored")
+    assert len(stats_objects(exports)) == 1
+
+
+def zipfile_bytes(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
