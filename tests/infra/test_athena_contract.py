@@ -499,13 +499,6 @@ def stats_csv_rows(name: str) -> list[list[str]]:
     return rows
 
 
-def stats_key(prefix: str, arn: str, created: datetime) -> str:
-    """The contract's stats key: the record's key layout with `.json.gz` (records.stats_key once it lands)."""
-    parsed = records.parse_session_arn(arn)
-    assert parsed is not None
-    return records.object_key(prefix, parsed, created).removesuffix(".json") + ".json.gz"
-
-
 def prefix_of(template: str, bucket: str) -> str:
     """The key prefix before the partitions of a `storage.location.template`."""
     assert template.startswith(f"s3://{bucket}/") and template.endswith(records.PARTITION_TEMPLATE)
@@ -562,7 +555,7 @@ def stats_athena(default: Built, tmp_path_factory: pytest.TempPathFactory) -> It
         result = extract_stats(MemoryReader(data), out, session_arn=arn)
         assert (result.summary.status, result.summary.rows) == ("stored", len(samples))
         assert result.summary.bad_values == result.summary.bad_timestamps == 0
-        key = stats_key(stats_prefix, arn, created)
+        key = records.stats_key(stats_prefix, parsed, created)
         assert re.fullmatch(
             re.escape(stats_params["storage.location.template"])
             .replace(r"\$\{source_region\}", REGION)
@@ -687,3 +680,31 @@ def test_stats_p95_per_application_and_location(stats_athena: duckdb.DuckDBPyCon
     d = got[(day["D"], APPS[1], "us-west-2")]
     assert (d["sessions"], d["samples"], d["p95_gpu_pct"], d["p95_app_mem_mb"]) == (1, 100, 99.0, 1500.0)
     assert [r["created_date"] for r in rows] == sorted((r["created_date"] for r in rows), reverse=True)
+
+
+def test_the_handlers_stats_objects_read_through_the_stats_table(athena: Any, default: Built) -> None:
+    """What the handler stored from the emulator's ZIPs: every stats object its record names, with as many rows
+    as the record says and each value of its column type, and the named queries agree with the CSVs."""
+    con, records_written = athena
+    database = only(default.json, "AWS::Glue::Database")["DatabaseInput"]["Name"]
+    with_stats = {r["session_arn"]: r for r in records_written if r.get("stats_key")}
+    assert len(with_stats) == 4  # six sessions: one ZIP gone, one CSV without timestamps
+    assert all(r["stats_status"] == "stored" and r["stats_rows"] > 0 for r in with_stats.values())
+    cursor = con.execute(f'SELECT * FROM "{database}"."{STATS_TABLE_NAME}"')
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    assert Counter(row["session_arn"] for row in rows) == {arn: r["stats_rows"] for arn, r in with_stats.items()}
+    for row in rows:
+        record = with_stats[row["session_arn"]]
+        assert (row["source_region"], row["created_date"]) == (REGION, record["created_at"][:10])
+        assert isinstance(row["timestamp"], datetime) and isinstance(row["shared_sys_gpu_pct"], float)
+    peaks = {r["session_arn"]: r for r in run_named(con, default, "stats_peak_and_p95_per_session")}
+    week = {arn for arn, r in with_stats.items() if r["created_at"] >= (NOW - timedelta(days=7)).strftime("%Y-%m-%d")}
+    assert set(peaks) == week
+    for arn in week:
+        gpu = [row["shared_sys_gpu_pct"] for row in rows if row["session_arn"] == arn]
+        assert peaks[arn]["peak_gpu_pct"] == max(gpu) and peaks[arn]["samples"] == len(gpu)
+    growth = {r["session_arn"] for r in run_named(con, default, "stats_app_memory_growth")}
+    assert growth == week
+    per_day = run_named(con, default, "stats_p95_per_application_and_location")
+    assert sum(r["samples"] for r in per_day) == sum(r["stats_rows"] for r in with_stats.values())
