@@ -192,6 +192,23 @@ class Monitoring(Construct):
                         width=12,
                     ),
                 ],
+                [
+                    cloudwatch.GraphWidget(
+                        title="Export ZIPs read and unreadable, stats stored, truncated, absent, failed",
+                        left=[
+                            run_metric(name, period)
+                            for name in telemetry.EXPORT_FIELDS
+                            if name != telemetry.EXPORT_BYTES_READ
+                        ],
+                        width=12,
+                        stacked=False,
+                    ),
+                    cloudwatch.GraphWidget(
+                        title="Export ZIP bytes read (ranged GETs)",
+                        left=[run_metric(telemetry.EXPORT_BYTES_READ, period)],
+                        width=12,
+                    ),
+                ],
                 *event_rows,
                 [
                     cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24, height=4),

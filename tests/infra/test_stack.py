@@ -723,6 +723,9 @@ def test_dashboard_shows_the_run_metrics(default: Built) -> None:
         assert name in body
     assert telemetry.NAMESPACE in body
     assert not any(name in body for name in telemetry.EVENT_OUTCOMES)  # the consumer's: only with events
+    # The export ZIPs' counters (issue 11): both functions emit them, so the dashboard shows them always.
+    for name in telemetry.EXPORT_FIELDS:
+        assert f"'{name}'" in body or f'"{name}"' in body, name
 
 
 # --- Outputs ---------------------------------------------------------------------------------------------
