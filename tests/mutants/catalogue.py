@@ -347,6 +347,28 @@ MUTANTS: tuple[Mutant, ...] = (
         "@functools.lru_cache(maxsize=0)\n",
         "every invocation builds new clients",
     ),
+    # --- Issue 11: the export ZIP --------------------------------------------------------------------
+    mutant(
+        "zip-ranges-without-if-match",
+        "exportfiles.py",
+        '        extra = {"IfMatch": self._etag} if self._etag else {}\n',
+        "        extra: dict[str, str] = {}\n",
+        "the ranges of one ZIP may come from two versions of it when it is replaced mid-read",
+    ),
+    mutant(
+        "export-access-denied-is-transient",
+        "exportfiles.py",
+        '    "AccessDenied": ACCESS_DENIED,\n',
+        "",
+        "an export the role may not read fails the session every run instead of being recorded",
+    ),
+    mutant(
+        "stats-never-stored",
+        "archive.py",
+        "            key = stats_key(self.settings.stats_prefix, arn, created) if read.has_rows_object else None\n",
+        "            key = None\n",
+        "the record is archived without its stats object",
+    ),
 )
 
 ISSUE_EIGHT = MUTANTS[:12]
