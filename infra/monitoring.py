@@ -63,8 +63,9 @@ def function_widget(title: str, function: lambda_.IFunction, period: Duration) -
 
 
 class Monitoring(Construct):
-    """Alarms (errors, failed-run queue, failed sessions, no successful run; throttles while a run cannot
-    continue itself; the consumer's errors, queue age, dead letters and undelivered events) and a dashboard."""
+    """Alarms (errors, failed-run queue, failed sessions, no successful run, unreadable export ZIPs; throttles
+    while a run cannot continue itself; the consumer's errors, queue age, dead letters and undelivered events) and
+    a dashboard."""
 
     def __init__(
         self,
@@ -154,6 +155,16 @@ class Monitoring(Construct):
             threshold=1,
             evaluation_periods=2,
             missing=cloudwatch.TreatMissingData.BREACHING,
+        )
+
+        # Both functions read the export ZIPs; with events the consumer reads them minutes after they land, so
+        # the alarm looks at 5 minutes then, not at the reconcile period of hours.
+        self._alarm(
+            "ExportsUnreadable",
+            run_metric(telemetry.EXPORTS_UNREADABLE, EVENTS_PERIOD if events is not None else period),
+            "A session's exported ZIP could not be read (OutputUri not S3, ZIP or bucket missing, or access denied): "
+            "the record is archived without its stats, export_read_status says why. Check the functions' read "
+            "access to the export bucket (docs/DEPLOY.md, Reading the exported ZIPs).",
         )
 
         event_rows = self._events(config, events) if events is not None else []

@@ -381,7 +381,8 @@ def test_alarms_watch_the_consumer_the_queues_and_the_rule(events: Built) -> Non
     assert (undelivered["Namespace"], undelivered["MetricName"]) == ("AWS/Events", "FailedInvocations")
     assert undelivered["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": rule_id}}]
 
-    for props in (errors, behind, dead, undelivered):
+    unreadable = _alarm(events, "ExportsUnreadable")  # the consumer reads ZIPs minutes after they land
+    for props in (errors, behind, dead, undelivered, unreadable):
         assert props["Period"] == 300  # minutes, not the 6-hour reconcile period
     topic_id, _ = only(events, "AWS::SNS::Topic")
     for alarm in events.template.find_resources("AWS::CloudWatch::Alarm").values():

@@ -650,7 +650,7 @@ def _alarm(built: Built, fragment: str) -> dict[str, Any]:
 def test_alarms(default: Built) -> None:
     # No throttles alarm: a follow-up waits (throttled) behind the run that invoked it, by design.
     assert default.stack.archiver.max_continuations == 2
-    assert len(_alarms(default)) == 4
+    assert len(_alarms(default)) == 5
     assert not [alarm_id for alarm_id in _alarms(default) if "Throttles" in alarm_id]
     errors = _alarm(default, "FunctionErrors")
     assert (errors["MetricName"], errors["Namespace"]) == ("Errors", "AWS/Lambda")
@@ -665,6 +665,18 @@ def test_alarms(default: Built) -> None:
         service,
     )
     assert (failed["ComparisonOperator"], failed["Threshold"]) == ("GreaterThanThreshold", 0)
+
+    unreadable = _alarm(default, "ExportsUnreadable")
+    assert (unreadable["Namespace"], unreadable["MetricName"], unreadable["Dimensions"]) == (
+        telemetry.NAMESPACE,
+        telemetry.EXPORTS_UNREADABLE,
+        service,
+    )
+    assert (unreadable["ComparisonOperator"], unreadable["Threshold"], unreadable["Period"]) == (
+        "GreaterThanThreshold",
+        0,
+        15 * 60,
+    )
 
     stale = _alarm(default, "NoSuccessfulRun")
     assert (stale["Namespace"], stale["MetricName"], stale["Dimensions"]) == (
@@ -693,7 +705,7 @@ def test_throttles_alarm_while_a_run_cannot_continue_itself() -> None:
     assert function(built)["Properties"]["Environment"]["Variables"]["MAX_CONTINUATIONS"] == "0"
     throttles = _alarm(built, "FunctionThrottles")
     assert (throttles["MetricName"], throttles["Namespace"]) == ("Throttles", "AWS/Lambda")
-    assert len(_alarms(built)) == 5
+    assert len(_alarms(built)) == 6
 
 
 def test_alarm_topic_is_encrypted_tls_only_and_email_is_optional(default: Built, variant: Built) -> None:
