@@ -45,7 +45,7 @@ from datetime import datetime
 from typing import IO, Final
 
 from archiver.manifest import PERF_STATS_MEMBER, Column, Manifest, build_manifest
-from archiver.records import athena_timestamp
+from archiver.timestamps import athena_timestamp
 from archiver.ziprange import (
     DEFAULT_LIMITS,
     CountingReader,

@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from archiver.manifest import MANIFEST_COLUMNS, Column
+from archiver.perfstats import STATS_SUMMARY_COLUMNS
 from archiver.redaction import REDACTED as REDACTED  # noqa: PLC0414 - re-exported: the one placeholder
 from archiver.redaction import redact_launch_args
+from archiver.timestamps import athena_timestamp as athena_timestamp  # noqa: PLC0414 - re-exported
+from archiver.timestamps import to_utc as to_utc  # noqa: PLC0414 - re-exported
 
 SCHEMA_VERSION = 2  # 2: the export ZIP's columns (manifest, stats summary, stats_key); version 1 records lack them
 
@@ -97,33 +101,6 @@ def location_template(bucket: str, prefix: str) -> str:
 
 
 # --- Value conversion -------------------------------------------------------------------------
-
-
-def to_utc(value: object) -> datetime | None:
-    """A timestamp from boto3 (datetime) or raw JSON (epoch seconds) as an aware UTC datetime."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
-
-
-def athena_timestamp(value: object) -> str | None:
-    """Format as Hive/Athena `timestamp` text (UTC, milliseconds): reads without casts."""
-    moment = to_utc(value)
-    if moment is None:
-        return None
-    # isoformat, not strftime: strftime("%Y") drops the zero padding of years before 1000 on Linux.
-    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
-
-
-# The export's columns are defined by the modules that read the ZIP. They import athena_timestamp from here,
-# so they are imported once it exists (archiver/__init__ imports this module first, whoever imports first).
-from archiver.manifest import MANIFEST_COLUMNS, Column  # noqa: E402
-from archiver.perfstats import STATS_SUMMARY_COLUMNS  # noqa: E402
 
 
 def _text(value: object) -> str | None:
