@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from archiver import telemetry, wiring
+from archiver.records import OBJECT_SUFFIX
 from local.gls import GameLiftStreamsEmulator
 from local.lambda_context import LambdaContext
 from local.stack import LocalStack
@@ -55,11 +56,13 @@ class Archive:
         return summary
 
     def objects(self) -> dict[str, dict[str, Any]]:
-        """Every record in the bucket, by key."""
+        """Every record in the bucket, by key (not the stats objects, .json.gz beside them)."""
         s3 = self._client("s3")
         found: dict[str, dict[str, Any]] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             for entry in page.get("Contents", []):
+                if not entry["Key"].endswith(OBJECT_SUFFIX):
+                    continue
                 body = s3.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read()
                 found[entry["Key"]] = json.loads(body)
         return found

@@ -6,36 +6,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from archiver import wiring
-from archiver.records import OBJECT_SUFFIX
 from tests.stack_fixtures import REGION, Archive
 
 __all__ = ["REGION", "Archive", "cold_start", "fired", "log_lines", "stats_objects"]
-
-
-def _records_only(self: Archive) -> dict[str, dict[str, Any]]:
-    """Archive.objects without the stats objects (gzip under the stats prefix): the records, by key."""
-    s3 = self.stack.client("s3", direct=True)
-    found: dict[str, dict[str, Any]] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
-        for entry in page.get("Contents", []):
-            if entry["Key"].endswith(OBJECT_SUFFIX):
-                found[entry["Key"]] = json.loads(s3.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read())
-    return found
-
-
-@pytest.fixture(autouse=True)
-def _records_are_the_json_objects(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The archive bucket holds stats objects (.json.gz) beside the records since issue 11; Archive.objects
-    (tests/stack_fixtures.py, not this folder's) decodes every object as a record. Until it skips them, the
-    integration tests read the records only."""
-    monkeypatch.setattr(Archive, "objects", _records_only)
-    yield
 
 
 def stats_objects(archive: Archive) -> dict[str, bytes]:

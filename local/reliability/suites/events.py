@@ -434,7 +434,9 @@ def run_hostile(
 
 def run_burst(make_world: WorldFactory, consumers: Sequence[Worker], sizes: EventSizes, seed: int) -> EventCase:
     """`burst` exports land as fast as moto's S3 takes them (8 writers), two consumer instances draining the
-    queue meanwhile; every session archived once, nothing redelivered, a reconcile run then finds nothing."""
+    queue meanwhile; every session archived once, a reconcile run then finds nothing. A message delivered again
+    (SQS is at-least-once: on a loaded machine a message can outlive its visibility timeout) must find its
+    session already archived; how many were is noted."""
     started = time.monotonic()
     case = EventCase(f"burst of {sizes.burst:,} exports")
     world = make_world(settings={"MAX_CONCURRENCY": "8"})
@@ -465,7 +467,11 @@ def run_burst(make_world: WorldFactory, consumers: Sequence[Worker], sizes: Even
         finally:
             writer.join(WAIT)
         drained = time.monotonic() - t0
-        expect(case, "outcomes", dict(events.tally()), {ARCHIVED: len(keys)})
+        tally = dict(events.tally())
+        again = tally.pop(ALREADY, 0)
+        expect(case, "outcomes", tally, {ARCHIVED: len(keys)})
+        if again:
+            case.notes.append(f"{again} message(s) delivered again, each found its session already archived")
         reconcile(world, case, archived=0)
         case.sessions = len(keys)
         case.notes.append(f"landed and drained in {drained:.0f} s, queue depth up to {peak[0]:,}")
