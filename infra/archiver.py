@@ -254,10 +254,10 @@ def export_object_arn(location: rules.ExportLocation) -> str:
 
 def grant_export_reads(role: iam.Role, config: ArchiverConfig) -> None:
     """Reading the exported ZIPs (ranged GETs of the tail, the central directory and the stats member) under each
-    configured export location, and nothing else on those buckets (not even listing: S3 then answers a missing
-    ZIP with AccessDenied rather than NoSuchKey). Without export_locations there is nothing to name here: the
-    operator grants the read on the export bucket (docs/DEPLOY.md, "Reading the exported ZIPs"), and a denied
-    read is counted and recorded, the record kept."""
+    configured export location, and listing only those prefixes, so that a missing ZIP is NoSuchKey (404), not
+    AccessDenied (S3 answers 403 for a missing key to a caller who may not list). Without export_locations there
+    is nothing to name here: the operator grants the read on the export bucket (docs/DEPLOY.md, "Reading the
+    exported ZIPs"), and a denied read is counted and recorded, the record kept."""
     if not config.export_locations:
         return
     role.add_to_policy(
@@ -267,6 +267,19 @@ def grant_export_reads(role: iam.Role, config: ArchiverConfig) -> None:
             resources=[export_object_arn(location) for location in config.export_locations],
         )
     )
+    buckets: dict[str, list[str]] = {}
+    for location in config.export_locations:
+        buckets.setdefault(location.bucket, []).append(location.prefix)
+    for index, (bucket, prefixes) in enumerate(buckets.items(), start=1):
+        whole = "" in prefixes  # the whole bucket: no s3:prefix to match (a listing without one too)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid=f"ListExportLocations{index}",
+                actions=["s3:ListBucket"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::{bucket}"],
+                conditions=None if whole else {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+            )
+        )
     for location in config.export_locations:
         acknowledge(
             role,

@@ -70,9 +70,18 @@ class ArchiverStack(Stack):
             "AccessLogBucketName": (self.storage.access_log_bucket.bucket_name, "S3 server access logs"),
             "GlueDatabaseName": (self.analytics.database.database_name, "Glue database of the archive"),
             "GlueTableName": (self.analytics.table.table_name, "Glue table (partition projection) over the records"),
+            "GlueStatsTableName": (
+                self.analytics.stats_table.table_name,
+                "Glue table over the sessions' performance stats (one gzip JSON lines object per session)",
+            ),
+            "StatsPrefix": (config.stats_prefix, "Key prefix of the performance stats objects in the archive bucket"),
             "AthenaWorkGroupName": (self.analytics.workgroup.ref, "Athena workgroup for querying the archive"),
             "AthenaResultsBucketName": (self.analytics.results_bucket.bucket_name, "Athena query results"),
             "FunctionName": (self.archiver.function.function_name, "The archiver Lambda function"),
+            "FunctionRoleArn": (
+                self.archiver.role.role_arn,
+                "The archiver's role: name it in an export bucket's policy to let it read the ZIPs",
+            ),
             "FailedRunsQueueUrl": (self.archiver.failure_queue.queue_url, "Failed invocations and schedules"),
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic of the archiver's alarms"),
             "ArchiveKeyArn": (self.storage.encryption_key.key_arn, "KMS key of the records, ledger, results, logs"),
@@ -85,6 +94,7 @@ class ArchiverStack(Stack):
         if self.events is not None:
             outputs |= {
                 "ConsumerFunctionName": (self.events.function.function_name, "The export event consumer function"),
+                "ConsumerRoleArn": (self.events.role.role_arn, "The consumer's role (it reads the export ZIPs too)"),
                 "ExportEventsQueueUrl": (self.events.queue.queue_url, "Export events waiting for the consumer"),
                 "ExportEventsDeadLetterQueueUrl": (
                     self.events.dead_letter_queue.queue_url,

@@ -278,6 +278,7 @@ def test_consumer_role_is_least_privilege(events: Built, events_variant: Built) 
         "dynamodb:PutItem",
         "s3:PutObject",
         "s3:GetObject",
+        "s3:ListBucket",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         *CONSUMER_SQS_ACTIONS,
@@ -327,6 +328,19 @@ def export_read_statements(built: Built) -> dict[str, dict[str, Any]]:
                 export_object(f"{b}*") for b in ("my-exports/gamelift/", "my-exports/more/", "other-exports/")
             ],
             "Sid": "ReadExportedZips",
+        },
+        "ListExportLocations1": {
+            "Action": "s3:ListBucket",
+            "Condition": {"StringLike": {"s3:prefix": ["gamelift/*", "more/*"]}},
+            "Effect": "Allow",
+            "Resource": export_object("my-exports"),
+            "Sid": "ListExportLocations1",
+        },
+        "ListExportLocations2": {
+            "Action": "s3:ListBucket",
+            "Effect": "Allow",
+            "Resource": export_object("other-exports"),
+            "Sid": "ListExportLocations2",
         },
     }
 

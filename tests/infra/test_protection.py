@@ -328,7 +328,7 @@ def test_the_functions_may_only_put_and_read_back_records_and_put_ledger_items(
     for role in (stack.archiver.role, stack.events.role):
         identity = role_statements(secured, role)
         s3_actions = {action for s in identity for action in listed(s["Action"]) if action.startswith("s3:")}
-        assert s3_actions == {"s3:PutObject", "s3:GetObject"}
+        assert s3_actions == {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}
         ddb_actions = {action for s in identity for action in listed(s["Action"]) if action.startswith("dynamodb:")}
         assert ddb_actions == {"dynamodb:PutItem", "dynamodb:BatchGetItem"}
         for action in ("s3:PutObject", "s3:GetObject"):

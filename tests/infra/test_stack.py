@@ -750,8 +750,11 @@ def test_outputs(default: Built) -> None:
         "ArchiveBucketName",
         "GlueDatabaseName",
         "GlueTableName",
+        "GlueStatsTableName",
+        "StatsPrefix",
         "AthenaWorkGroupName",
         "FunctionName",
+        "FunctionRoleArn",
         "DashboardUrl",
     ):
         assert name in outputs
