@@ -51,6 +51,15 @@ _ARRAY = re.compile(r"array<(\w+)>")
 _MAP = re.compile(r"map<(\w+),(\w+)>")
 
 
+# Both tables are JSON lines read by the Hive JSON SerDe (the stats gzip-compressed, by their extension).
+JSON_LINES = glue.DataFormat(
+    input_format=glue.InputFormat.TEXT,
+    output_format=glue.OutputFormat.HIVE_IGNORE_KEY_TEXT,
+    serialization_library=glue.SerializationLibrary.HIVE_JSON,
+    classification_string=glue.ClassificationString.JSON,
+)
+
+
 def glue_type(athena_type: str) -> glue.Type:
     """Map a records.SCHEMA type string to a Glue type; unknown types fail synthesis instead of guessing."""
     spelled = athena_type.replace(" ", "").lower()
@@ -251,12 +260,7 @@ class Analytics(Construct):
             description="One row per archived stream session; partitioned by API Region and creation date.",
             columns=columns(),
             partition_keys=partition_keys(),
-            data_format=glue.DataFormat(
-                input_format=glue.InputFormat.TEXT,
-                output_format=glue.OutputFormat.HIVE_IGNORE_KEY_TEXT,
-                serialization_library=glue.SerializationLibrary.HIVE_JSON,
-                classification_string=glue.ClassificationString.JSON,
-            ),
+            data_format=JSON_LINES,
             storage=glue.S3TableStorage.from_bucket(bucket),
             s3_prefix=config.record_prefix,
             partition_projection=projections(config.source_regions),
@@ -278,12 +282,7 @@ class Analytics(Construct):
             f"{TABLE_NAME}.",
             columns=columns(perfstats.STATS_TABLE_COLUMNS),
             partition_keys=partition_keys(),
-            data_format=glue.DataFormat(
-                input_format=glue.InputFormat.TEXT,
-                output_format=glue.OutputFormat.HIVE_IGNORE_KEY_TEXT,
-                serialization_library=glue.SerializationLibrary.HIVE_JSON,
-                classification_string=glue.ClassificationString.JSON,
-            ),
+            data_format=JSON_LINES,
             storage=glue.S3TableStorage.from_bucket(bucket),
             s3_prefix=config.stats_prefix,
             compressed=True,
